@@ -1,0 +1,26 @@
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DB ?= demo.duckdb
+SIZE ?= 10k
+
+.PHONY: venv demo test clean
+
+# The venv is (re)built whenever pyproject.toml or the constraints change.
+$(BIN)/.installed: pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/.installed
+
+demo: venv
+	rm -rf $(DEMO_DB) $(DEMO_DB).wal $(basename $(DEMO_DB))-data
+	$(BIN)/recdb --db $(DEMO_DB) demo --size $(SIZE)
+
+test: venv
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal $(basename $(DEMO_DB))-data .pytest_cache
