@@ -42,9 +42,10 @@ def connect(settings: Settings, *, read_only: bool = False, create: bool = False
         except duckdb.IOException as exc:
             if _LOCK_MARK not in str(exc):
                 raise
-            if time.monotonic() + delay > deadline:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
                 raise DatabaseLockedError(path, _lock_holder(str(exc))) from None
-            time.sleep(delay)
+            time.sleep(min(delay, remaining))
             delay = min(delay * 2, 1.0)
             continue
         con.execute("SET TimeZone = 'UTC'")  # timestamps are stored and parsed as UTC

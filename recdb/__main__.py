@@ -1,0 +1,3 @@
+from recdb.cli import main
+
+main()
