@@ -115,17 +115,18 @@ def _load(con: duckdb.DuckDBPyConnection, source: sources.Source, options: Inges
         earlier = con.execute(
             "SELECT batch_id FROM ingest_batches WHERE content_sha256 = ? AND status = 'succeeded' LIMIT 1",
             [source.sha256],
-        ).fetchone()
+        ).fetchall()
         if earlier:
             raise InputError(
-                f"{source.label}: the same content was already ingested as batch {earlier[0]}; pass --force to load it again"
+                f"{source.label}: the same content was already ingested as batch {earlier[0][0]}; "
+                "pass --force to load it again"
             )
 
     batch_id = con.execute(
         "INSERT INTO ingest_batches (source, content_sha256, started_at, status) VALUES (?, ?, ?, 'running') "
         "RETURNING batch_id",
         [source.label, source.sha256, _utcnow()],
-    ).fetchone()[0]
+    ).fetchall()[0][0]
 
     _stage(con, source, user=user, item=item, weight=weight, timestamp=timestamp, event=event,
            event_weights=options.event_weights)
@@ -147,7 +148,7 @@ def _load(con: duckdb.DuckDBPyConnection, source: sources.Source, options: Inges
         JOIN items AS i ON i.item_id = s.item_id
         """,
         {"batch_id": batch_id},
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     con.execute(
         "UPDATE ingest_batches SET rows_read = ?, rows_loaded = ?, rows_rejected = ?, finished_at = ?, "
         "status = 'succeeded' WHERE batch_id = ?",
@@ -256,7 +257,7 @@ def _stage(con, source: sources.Source, *, user, item, weight, timestamp, event,
 
 def _write_rejects(con, source: sources.Source, batch_id: int, *, weight, timestamp) -> tuple[int, int]:
     """Copy reader and validation rejects to `ingest_rejects`; return (rows read, rows rejected)."""
-    staged_rows, staged_rejects = con.execute(f"SELECT count(*), count(reason) FROM {STAGE}").fetchone()
+    staged_rows, staged_rejects = con.execute(f"SELECT count(*), count(reason) FROM {STAGE}").fetchall()[0]
     reader_rejects = 0
     if source.has_reader_rejects:
         # Malformed lines and values the reader could not parse: one row per line, with the line's original text.
@@ -276,7 +277,7 @@ def _write_rejects(con, source: sources.Source, batch_id: int, *, weight, timest
             )
             """,
             {"batch_id": batch_id, "weight": weight, "timestamp": timestamp},
-        ).fetchone()[0]
+        ).fetchall()[0][0]
     if staged_rejects:
         # A staged row's line: its ordinal, plus the header, plus the malformed lines before it. `steps` holds, for
         # each count of accepted rows that precede a malformed line, how many malformed lines come by then.

@@ -73,11 +73,11 @@ def current(settings: Settings) -> str | None:
 def current_revision(con: duckdb.DuckDBPyConnection) -> str | None:
     has_table = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'alembic_version' AND schema_name = 'main'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not has_table:
         return None
-    row = con.execute("SELECT version_num FROM alembic_version").fetchone()
-    return row[0] if row else None
+    rows = con.execute("SELECT version_num FROM alembic_version").fetchall()
+    return rows[0][0] if rows else None
 
 
 def history() -> list[Revision]:

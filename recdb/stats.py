@@ -30,7 +30,7 @@ def _quantiles(con: duckdb.DuckDBPyConnection, idx: str) -> dict[str, int]:
     row = con.execute(
         f"SELECT quantile_disc(n, $q) FROM (SELECT count(*) AS n FROM interactions GROUP BY {idx})",
         {"q": list(QUANTILES.values())},
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     return dict(zip(QUANTILES, row or [0] * len(QUANTILES), strict=True))
 
 
@@ -41,7 +41,7 @@ def interaction_stats(con: duckdb.DuckDBPyConnection) -> InteractionStats:
             (SELECT count(*) FROM (SELECT DISTINCT user_idx, item_idx FROM interactions)),
             (SELECT count(*) FROM ingest_batches), (SELECT count(*) FROM ingest_rejects)
         """
-    ).fetchone()
+    ).fetchall()[0]
     density = pairs / (users * items) if users and items else 0.0
     return InteractionStats(
         users=users,

@@ -23,4 +23,4 @@ def add_new_ids(con: duckdb.DuckDBPyConnection, entity: str, rows_sql: str) -> i
         FROM (SELECT DISTINCT {id_col} FROM {rows_sql}) AS seen
         WHERE NOT EXISTS (SELECT 1 FROM {table} AS known WHERE known.{id_col} = seen.{id_col})
         """
-    ).fetchone()[0]
+    ).fetchall()[0][0]
