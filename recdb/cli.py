@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -16,12 +17,15 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from recdb import ingest as ingest_lib
-from recdb import migrations, stats, synthetic
+from recdb import migrations, pipeline, runs, stats, synthetic
+from recdb.model import BETA_LOSSES, INITS, SOLVERS, NMFParams
+from recdb.repository import AGGREGATES, ORIENTATIONS, MatrixOptions
 from recdb.config import DEFAULT_DB, ENV_DB, Settings
 from recdb.db import connect
 from recdb.errors import InputError, RecdbError
 
-out = Console()
+# Piped output keeps whole table rows instead of Rich's 80-column default.
+out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True)
 
 
@@ -45,6 +49,8 @@ def _fail(message: str, code: int):
 app = typer.Typer(cls=_Group, no_args_is_help=True, help="recdb: a SQL-native NMF recommender whose state is a DuckDB database.")
 db_app = typer.Typer(cls=_Group, no_args_is_help=True, help="Schema migrations (Alembic).")
 app.add_typer(db_app, name="db")
+runs_app = typer.Typer(cls=_Group, no_args_is_help=True, help="The model-run registry.")
+app.add_typer(runs_app, name="runs")
 
 
 class Format(str, Enum):
@@ -215,6 +221,122 @@ def _print_stats(result: stats.InteractionStats) -> None:
     quantiles.add_row("per user", *(f"{v:,}" for v in result.per_user.values()))
     quantiles.add_row("per item", *(f"{v:,}" for v in result.per_item.values()))
     out.print(quantiles)
+
+
+# --- fit and runs ------------------------------------------------------------------------------------------------
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise InputError(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _alpha_h(value: str) -> float | str:
+    if value == "same":
+        return value
+    try:
+        return float(value)
+    except ValueError:
+        raise InputError(f"--alpha-H takes a number or 'same', got {value!r}") from None
+
+
+@app.command()
+def fit(
+    ctx: typer.Context,
+    n_components: Annotated[int, typer.Option("--n-components", help="Number of NMF components.")] = 50,
+    init: Annotated[str, typer.Option(help=f"Initialisation: {', '.join(INITS)}.")] = "random",
+    solver: Annotated[str, typer.Option(help="cd (coordinate descent) or mu (multiplicative update).")] = "cd",
+    beta_loss: Annotated[str, typer.Option(help=f"{', '.join(BETA_LOSSES)} (non-frobenius needs --solver mu).")] = "frobenius",
+    max_iter: Annotated[int, typer.Option(help="Maximum iterations.")] = 500,
+    tol: Annotated[float, typer.Option(help="Stopping tolerance.")] = 1e-4,
+    alpha_w: Annotated[float, typer.Option("--alpha-W", help="Regularisation of W.")] = 0.0,
+    alpha_h: Annotated[str, typer.Option("--alpha-H", help="Regularisation of H, or 'same' as --alpha-W.")] = "same",
+    l1_ratio: Annotated[float, typer.Option(help="L1 share of the regularisation, 0..1.")] = 0.0,
+    random_state: Annotated[int, typer.Option(help="Seed of the initialisation.")] = 0,
+    aggregate: Annotated[str, typer.Option(help=f"How duplicate user-item rows combine: {', '.join(AGGREGATES)}.")] = "sum",
+    half_life_days: Annotated[float | None, typer.Option(help="Decay weights: halve per this many days before the newest interaction.")] = None,
+    orientation: Annotated[str, typer.Option(help="Matrix rows: user-item (users) or item-user (items, as the seed).")] = "user-item",
+    no_activate: Annotated[bool, typer.Option("--no-activate", help="Record the run but keep the previous active run.")] = False,
+):
+    """Fit scikit-learn NMF on the interactions, store the factors, and publish the run atomically."""
+    params = NMFParams(
+        n_components=n_components,
+        init=_choice(init, INITS, "--init"),
+        solver=_choice(solver, SOLVERS, "--solver"),
+        beta_loss=_choice(beta_loss, BETA_LOSSES, "--beta-loss"),
+        max_iter=max_iter,
+        tol=tol,
+        alpha_W=alpha_w,
+        alpha_H=_alpha_h(alpha_h),
+        l1_ratio=l1_ratio,
+        random_state=random_state,
+    )
+    options = MatrixOptions(aggregate=aggregate, half_life_days=half_life_days, orientation=orientation)
+    with _working_db(ctx) as con, err.status("reading interactions and fitting...") as status:
+
+        def progress(iterations: int, seconds: float) -> None:
+            status.update(f"fitting: iteration {iterations}/{max_iter}, {seconds:.1f} s")
+
+        report = pipeline.fit_run(con, params, options, activate=not no_activate, progress=progress)
+    run = report.run
+    for message in report.result.warnings:
+        err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=True)
+    out.print(
+        f"run {run.run_id} {run.status}{' and active' if run.active else ''}: {run.n_users:,} users x "
+        f"{run.n_items:,} items, {run.nnz:,} cells, {run.n_iter} iterations in {run.fit_seconds:.1f} s, "
+        f"reconstruction_err {run.reconstruction_err:.6g}{'' if run.converged else ' (not converged)'}",
+        soft_wrap=True,
+    )
+
+
+@runs_app.command("list")
+def runs_list(ctx: typer.Context):
+    """All runs, newest last; * marks the active one."""
+    with _working_db(ctx) as con:
+        found = runs.list_runs(con)
+    table = Table("", "run", "status", "components", "users", "items", "cells", "iterations", "reconstruction_err",
+                  "converged", "fit s", "started (UTC)")
+    for run in found:
+        table.add_row(
+            "*" if run.active else "", str(run.run_id), run.state, str(run.params.get("model", {}).get("n_components")),
+            _num(run.n_users), _num(run.n_items), _num(run.nnz), _num(run.n_iter),
+            "" if run.reconstruction_err is None else f"{run.reconstruction_err:.6g}",
+            "" if run.converged is None else ("yes" if run.converged else "no"),
+            "" if run.fit_seconds is None else f"{run.fit_seconds:.1f}",
+            run.started_at.isoformat(sep=" ", timespec="seconds"),
+        )
+    out.print(table)
+
+
+def _num(value: int | None) -> str:
+    return "" if value is None else f"{value:,}"
+
+
+@runs_app.command("show")
+def runs_show(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run number.")]):
+    """Everything recorded about one run, as JSON."""
+    with _working_db(ctx) as con:
+        run = runs.get_run(con, run_id)
+    record = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in run.__dict__.items()}
+    record["status"] = run.state
+    print(json.dumps(record, indent=2))
+
+
+@runs_app.command("activate")
+def runs_activate(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run number.")]):
+    """Make a succeeded run the one every v_ view shows."""
+    with _working_db(ctx) as con:
+        runs.activate(con, run_id)
+    out.print(f"run {run_id} is active")
+
+
+@runs_app.command("delete")
+def runs_delete(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="Run number.")]):
+    """Delete a run and its factors (not the active run); cleans up failed and stale runs."""
+    with _working_db(ctx) as con:
+        runs.delete_run(con, run_id)
+    out.print(f"run {run_id} deleted")
 
 
 # --- demo --------------------------------------------------------------------------------------------------------

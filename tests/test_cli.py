@@ -64,9 +64,11 @@ def test_commands_refuse_uninitialised_database_with_exit_4(cli, settings):
 
 
 def test_db_commands(cli):
-    assert "0001 (head)" in cli("db", "history").stdout
+    history = cli("db", "history").stdout
+    assert "0002 (head)" in history and "0001 " in history
     assert cli("db", "upgrade").exit_code == 0
-    assert cli("db", "current").stdout.startswith("0001 (head)")
+    assert cli("db", "current").stdout.startswith("0002 (head)")
+    assert "at revision 0001" in cli("db", "downgrade", "0001").stdout
     assert "at revision base" in cli("db", "downgrade", "base").stdout
     assert "behind head" in cli("db", "current").stdout
     result = cli("db", "upgrade", "nosuch")

@@ -8,7 +8,8 @@ from recdb import migrations, sqlfiles
 from recdb.db import connect, engine
 from recdb.errors import SchemaError
 
-TABLES = {"users", "items", "interactions", "ingest_batches", "ingest_rejects", "alembic_version"}
+TABLES_0001 = {"users", "items", "interactions", "ingest_batches", "ingest_rejects", "alembic_version"}
+TABLES = TABLES_0001 | {"model_runs", "active_run", "user_factors", "item_factors"}
 
 
 def _objects(settings) -> tuple[set[str], set[str]]:
@@ -26,6 +27,11 @@ def test_upgrade_downgrade_upgrade_round_trip(settings):
     tables, views = _objects(settings)
     assert tables == TABLES
     assert views == {obj.name for obj in sqlfiles.sql_objects()} and "v_interactions" in views
+
+    assert migrations.downgrade(settings, "0001") == "0001"
+    assert _objects(settings) == (TABLES_0001, set())  # below head, the sql/ objects are gone
+    assert migrations.upgrade(settings) == migrations.head()
+    assert _objects(settings) == (TABLES, views)
 
     assert migrations.downgrade(settings, "base") is None
     tables, views = _objects(settings)

@@ -1,0 +1,140 @@
+"""Data between DuckDB and numpy: interactions -> a scipy CSR matrix (Arrow record batches), factors -> tables (a
+registered Arrow table and INSERT ... SELECT). No Python loop touches a row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import scipy.sparse as sp
+
+from recdb.errors import InputError
+from recdb.vocab import VOCABULARIES
+
+AGGREGATES = ("sum", "max", "count", "binary")
+ORIENTATIONS = ("user-item", "item-user")
+BATCH_ROWS = 1 << 20
+
+
+@dataclass(frozen=True)
+class MatrixOptions:
+    """How interactions become matrix cells. Duplicate (user, item) rows combine by `aggregate`; with
+    `half_life_days` a weight halves for every that many days it is older than the newest interaction."""
+
+    aggregate: str = "sum"
+    half_life_days: float | None = None
+    orientation: str = "user-item"
+
+    def __post_init__(self):
+        if self.aggregate not in AGGREGATES:
+            raise InputError(f"unknown aggregate {self.aggregate!r}: use one of {', '.join(AGGREGATES)}")
+        if self.orientation not in ORIENTATIONS:
+            raise InputError(f"unknown orientation {self.orientation!r}: use one of {', '.join(ORIENTATIONS)}")
+        if self.half_life_days is not None and not self.half_life_days > 0:
+            raise InputError(f"--half-life-days must be positive, got {self.half_life_days}")
+
+
+@dataclass(frozen=True)
+class InteractionMatrix:
+    """The fitted matrix: rows are users (user-item) or items (item-user), indices are user_idx/item_idx."""
+
+    matrix: sp.csr_matrix
+    n_users: int
+    n_items: int
+    data_batch_max: int | None
+    orientation: str
+
+
+def _value_sql(options: MatrixOptions) -> str:
+    if options.aggregate in ("count", "binary"):
+        return "1.0"
+    if options.half_life_days is None:
+        return "weight"
+    # interactions without a time are not decayed
+    newest = "(SELECT max(occurred_at) FROM interactions WHERE batch_id <= $batch_max)"
+    return f"weight * coalesce(pow(0.5, date_diff('second', occurred_at, {newest}) / 86400.0 / $half_life), 1.0)"
+
+
+def read_interaction_matrix(
+    con: duckdb.DuckDBPyConnection, options: MatrixOptions, batch_max: int | None = None
+) -> InteractionMatrix:
+    """Stream interactions (those of batches up to `batch_max`, default all) into a float32 CSR matrix.
+
+    Values are computed in SQL (decay, count/binary as 1); scipy sums duplicates while converting to CSR, and `max`
+    is aggregated by DuckDB instead, so peak memory is the raw triplets plus the CSR, not users x items.
+    """
+    if batch_max is None:
+        batch_max = con.execute("SELECT max(batch_id) FROM interactions").fetchall()[0][0]
+    _refuse_negative_weights(con)
+    n_users, n_items = con.execute(
+        "SELECT (SELECT coalesce(max(user_idx) + 1, 0) FROM users), (SELECT coalesce(max(item_idx) + 1, 0) FROM items)"
+    ).fetchall()[0]
+    row, col = ("user_idx", "item_idx") if options.orientation == "user-item" else ("item_idx", "user_idx")
+    shape = (n_users, n_items) if options.orientation == "user-item" else (n_items, n_users)
+    params = {"batch_max": batch_max if batch_max is not None else -1}
+    if options.half_life_days is not None and options.aggregate not in ("count", "binary"):
+        params["half_life"] = float(options.half_life_days)
+    cells = f"SELECT {row} AS r, {col} AS c, {_value_sql(options)} AS v FROM interactions WHERE batch_id <= $batch_max"
+    if options.aggregate == "max":
+        cells = f"SELECT r, c, max(v) AS v FROM ({cells}) GROUP BY r, c"
+
+    n = con.execute(f"SELECT count(*) FROM ({cells})", params).fetchall()[0][0]
+    rows = np.empty(n, dtype=np.int32)
+    cols = np.empty(n, dtype=np.int32)
+    values = np.empty(n, dtype=np.float32)
+    pos = 0
+    reader = con.sql(f"SELECT r, c, CAST(v AS FLOAT) AS v FROM ({cells})", params=params).to_arrow_reader(BATCH_ROWS)
+    for batch in reader:
+        k = batch.num_rows
+        rows[pos:pos + k] = batch.column(0).to_numpy()
+        cols[pos:pos + k] = batch.column(1).to_numpy()
+        values[pos:pos + k] = batch.column(2).to_numpy()
+        pos += k
+    assert pos == n, (pos, n)
+    matrix = sp.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float32)
+    del rows, cols, values
+    matrix.sum_duplicates()
+    if options.aggregate == "binary":
+        matrix.data[:] = 1.0
+    return InteractionMatrix(matrix, n_users, n_items, batch_max, options.orientation)
+
+
+def _refuse_negative_weights(con: duckdb.DuckDBPyConnection) -> None:
+    """Ingestion rejects them, but the table is the user's too: NMF must never see a negative or non-finite weight."""
+    bad = con.execute(
+        """
+        SELECT count(*), any_value(u.user_id), any_value(i.item_id), any_value(x.batch_id)
+        FROM interactions AS x JOIN users AS u USING (user_idx) JOIN items AS i USING (item_idx)
+        WHERE NOT (x.weight >= 0 AND isfinite(x.weight))
+        """
+    ).fetchall()[0]
+    if bad[0]:
+        raise InputError(
+            f"{bad[0]} interactions have a negative or non-finite weight (e.g. user {bad[1]!r}, item {bad[2]!r}, "
+            f"batch {bad[3]}); NMF needs non-negative weights: fix or delete them before fitting"
+        )
+
+
+def write_factors(con: duckdb.DuckDBPyConnection, run_id: int, entity: str, factors: np.ndarray) -> int:
+    """Insert one factor vector per entity index (row i of `factors` is index i) as float32 FLOAT[]."""
+    _, idx, _ = VOCABULARIES[entity]
+    values = np.ascontiguousarray(factors, dtype=np.float32)
+    n, k = values.shape
+    offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32) if n else np.zeros(1, np.int32))
+    table = pa.table(
+        {
+            "run_id": pa.array(np.full(n, run_id, dtype=np.int32)),
+            idx: pa.array(np.arange(n, dtype=np.int32)),
+            "factors": pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1))),
+        }
+    )
+    name = f"recdb_new_{entity}_factors"
+    con.register(name, table)
+    try:
+        return con.execute(
+            f"INSERT INTO {entity}_factors (run_id, {idx}, factors) SELECT run_id, {idx}, factors FROM {name}"
+        ).fetchall()[0][0]
+    finally:
+        con.unregister(name)
