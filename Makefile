@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 DEMO_DB ?= demo.duckdb
 SIZE ?= 10k
 
-.PHONY: venv demo test clean
+.PHONY: venv demo test bench clean
 
 # The venv is (re)built whenever pyproject.toml or the constraints change.
 $(BIN)/.installed: pyproject.toml constraints.txt
@@ -21,6 +21,10 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest
+
+# Stage benchmark of what exists so far (ingest, matrix build, factor write-back), beside the seed's approach.
+bench: venv
+	$(BIN)/python benchmarks/foundation.py --size $(or $(BENCH_SIZE),10M) --workdir bench-data
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal $(basename $(DEMO_DB))-data .pytest_cache

@@ -279,6 +279,10 @@ def fit(
             status.update(f"fitting: iteration {iterations}/{max_iter}, {seconds:.1f} s")
 
         report = pipeline.fit_run(con, params, options, activate=not no_activate, progress=progress)
+    _print_run(report)
+
+
+def _print_run(report: pipeline.FitReport) -> None:
     run = report.run
     for message in report.result.warnings:
         err.print(Text("warning: ", style="yellow") + Text(message), soft_wrap=True)
@@ -348,7 +352,8 @@ def demo(
     size: Annotated[str, typer.Option(help="Synthetic interactions to generate: 10k, 1M, 10M ...")] = "10k",
     seed: Annotated[int, typer.Option(help="Random seed for the synthetic data.")] = 0,
 ):
-    """The main job end to end on a new database: generate synthetic interactions, ingest them, print stats."""
+    """The main job end to end on a new database: generate synthetic interactions, ingest them, print stats, and fit
+    NMF with the seed's settings (n_components=50, init=random, random_state=0, max_iter=500)."""
     settings: Settings = ctx.obj
     if not settings.is_file:
         raise InputError("demo needs a database file: pass --db PATH")
@@ -369,6 +374,10 @@ def demo(
         with err.status("ingesting..."):
             _print_batches(ingest_lib.ingest_files(con, [str(csv_path)], options))
         _print_stats(stats.interaction_stats(con))
+        with err.status("fitting NMF..."):
+            report = pipeline.fit_run(con)
+    _print_run(report)
+    out.print(f"factors: {settings.database_path} -> SELECT * FROM v_user_factors_long LIMIT 10", soft_wrap=True)
 
 
 def main() -> None:

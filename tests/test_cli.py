@@ -119,5 +119,15 @@ def test_demo_runs_end_to_end(tmp_path):
     result = subprocess.run([*RECDB, "--db", str(db), "demo", "--size", "5k"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "interactions" in result.stdout and "5,000" in result.stdout
+    assert "run 1 succeeded and active" in result.stdout
     again = subprocess.run([*RECDB, "--db", str(db), "demo"], capture_output=True, text=True)
     assert again.returncode == 2 and "demo builds a new database" in again.stderr
+
+
+def test_benchmark_harness_runs_on_a_tiny_size(tmp_path):
+    """Checks that the harness works end to end, not a time."""
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "foundation.py")
+    result = subprocess.run([sys.executable, script, "--size", "2k", "--workdir", str(tmp_path)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "| ingest | 2,000 |" in result.stdout and "| write_factors |" in result.stdout
