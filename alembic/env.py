@@ -4,9 +4,9 @@ The database comes from recdb's settings (`-x db=PATH`, else RECDB_DB, else ./re
 recdb's `db` commands pass in. The whole run is one transaction: a failing migration leaves the database as it was.
 """
 
-from alembic import context
 from alembic.ddl.impl import DefaultImpl
 
+from alembic import context
 from recdb import sqlfiles
 from recdb.config import Settings
 from recdb.db import engine

@@ -18,11 +18,11 @@ from typer.core import TyperGroup
 
 from recdb import ingest as ingest_lib
 from recdb import migrations, pipeline, runs, stats, synthetic
-from recdb.model import BETA_LOSSES, INITS, SOLVERS, NMFParams
-from recdb.repository import AGGREGATES, ORIENTATIONS, MatrixOptions
 from recdb.config import DEFAULT_DB, ENV_DB, Settings
 from recdb.db import connect
 from recdb.errors import InputError, RecdbError
+from recdb.model import BETA_LOSSES, INITS, SOLVERS, NMFParams
+from recdb.repository import AGGREGATES, MatrixOptions
 
 # Piped output keeps whole table rows instead of Rich's 80-column default.
 out = Console(width=None if sys.stdout.isatty() else 200)

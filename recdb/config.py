@@ -19,7 +19,7 @@ class Settings:
     lock_timeout: float = 10.0
 
     @classmethod
-    def from_env(cls, db: str | None = None, **overrides) -> "Settings":
+    def from_env(cls, db: str | None = None, **overrides) -> Settings:
         return cls(db=db or os.environ.get(ENV_DB) or DEFAULT_DB, **overrides)
 
     @property

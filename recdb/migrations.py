@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
-from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
+from alembic import command
 from recdb.config import Settings
 from recdb.db import engine
 from recdb.errors import InputError, SchemaError

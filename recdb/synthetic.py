@@ -28,7 +28,7 @@ class Shape:
     n_items: int
 
     @classmethod
-    def from_size(cls, size: str) -> "Shape":
+    def from_size(cls, size: str) -> Shape:
         """'10k', '1M', '10M' ...: interactions; users = n/50 and items = n/200 (10M -> 200k users x 50k items)."""
         match = _SIZE.fullmatch(size.strip())
         if not match:

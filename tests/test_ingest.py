@@ -3,8 +3,8 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from recdb.ingest import ColumnMap, IngestOptions, ingest_files, ingest_query
 from recdb.errors import InputError
+from recdb.ingest import ColumnMap, IngestOptions, ingest_files, ingest_query
 
 
 def rows(con, sql: str, params=None) -> list[tuple]:

@@ -6,7 +6,9 @@ Create Date: 2026-12-04
 """
 
 import sqlalchemy as sa
+
 from alembic import op
+from recdb.migration_ops import comment_on
 
 revision = "0001"
 down_revision = None
@@ -14,25 +16,14 @@ branch_labels = None
 depends_on = None
 
 
-def _comment(table: str, about: str, **columns: str) -> None:
-    """COMMENT ON the table and each named column (texts are this file's own literals)."""
-
-    def literal(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
-
-    op.execute(f"COMMENT ON TABLE {table} IS {literal(about)}")
-    for column, text in columns.items():
-        op.execute(f"COMMENT ON COLUMN {table}.{column} IS {literal(text)}")
-
-
 def upgrade() -> None:
-    _comment("alembic_version", "Alembic's record of the schema revision this database is at (`recdb db current`).")
+    comment_on("alembic_version", "Alembic's record of the schema revision this database is at (`recdb db current`).")
     op.create_table(
         "users",
         sa.Column("user_idx", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("user_id", sa.Text, nullable=False, unique=True),
     )
-    _comment(
+    comment_on(
         "users",
         "User vocabulary: external user id <-> dense matrix row index, assigned once and never reused.",
         user_idx="Dense 0-based user index (matrix row in user-item orientation); stable across ingests.",
@@ -43,7 +34,7 @@ def upgrade() -> None:
         sa.Column("item_idx", sa.Integer, primary_key=True, autoincrement=False),
         sa.Column("item_id", sa.Text, nullable=False, unique=True),
     )
-    _comment(
+    comment_on(
         "items",
         "Item vocabulary: external item id <-> dense matrix column index, assigned once and never reused.",
         item_idx="Dense 0-based item index (matrix column in user-item orientation); stable across ingests.",
@@ -70,7 +61,7 @@ def upgrade() -> None:
         sa.Column("status", sa.Text, nullable=False),
         sa.CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="ck_ingest_batches_status"),
     )
-    _comment(
+    comment_on(
         "ingest_batches",
         "One row per ingested file or query; a batch is loaded in one transaction, all or nothing.",
         batch_id="Batch number, increasing.",
@@ -93,7 +84,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", sa.DateTime),
         sa.Column("batch_id", sa.Integer, nullable=False),
     )
-    _comment(
+    comment_on(
         "interactions",
         "Every loaded interaction, one row per source row (duplicates of a user-item pair are kept; fits aggregate them).",
         user_idx="User index (users.user_idx).",
@@ -111,7 +102,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text, nullable=False),
         sa.Column("raw", sa.Text),
     )
-    _comment(
+    comment_on(
         "ingest_rejects",
         "Source rows that were not loaded, with the reason; the rest of their batch was loaded.",
         batch_id="The batch that read the row (ingest_batches.batch_id).",

@@ -6,7 +6,9 @@ Create Date: 2026-12-04
 """
 
 import sqlalchemy as sa
+
 from alembic import op
+from recdb.migration_ops import comment_on
 
 revision = "0002"
 down_revision = "0001"
@@ -14,22 +16,11 @@ branch_labels = None
 depends_on = None
 
 
-def _comment(table: str, about: str, **columns: str) -> None:
-    """COMMENT ON the table and each named column (texts are this file's own literals)."""
-
-    def literal(text: str) -> str:
-        return "'" + text.replace("'", "''") + "'"
-
-    op.execute(f"COMMENT ON TABLE {table} IS {literal(about)}")
-    for column, text in columns.items():
-        op.execute(f"COMMENT ON COLUMN {table}.{column} IS {literal(text)}")
-
-
 def _factors_table(entity: str) -> None:
     op.execute(
         f"CREATE TABLE {entity}_factors (run_id INTEGER NOT NULL, {entity}_idx INTEGER NOT NULL, factors FLOAT[] NOT NULL)"
     )
-    _comment(
+    comment_on(
         f"{entity}_factors",
         f"NMF {entity} factors per run: one float32 vector of n_components values per {entity}.",
         run_id="The run that fitted them (model_runs.run_id).",
@@ -62,7 +53,7 @@ def upgrade() -> None:
         sa.Column("pid", sa.Integer),
         sa.CheckConstraint("status IN ('running', 'succeeded', 'failed')", name="ck_model_runs_status"),
     )
-    _comment(
+    comment_on(
         "model_runs",
         "One row per fit: parameters, data, outcome. A run is written as running, then marked succeeded or failed.",
         run_id="Run number, increasing.",
@@ -84,7 +75,7 @@ def upgrade() -> None:
         pid="Process id of the fitting process (a running row of a dead process is stale).",
     )
     op.execute("CREATE TABLE active_run (run_id INTEGER NOT NULL)")
-    _comment(
+    comment_on(
         "active_run",
         "The run readers see: at most one row. Every v_ view reads through it; it switches in the transaction that "
         "publishes a run, so readers see the old model or the new one, never a mix.",
