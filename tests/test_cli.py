@@ -131,3 +131,17 @@ def test_benchmark_harness_runs_on_a_tiny_size(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "| ingest | 2,000 |" in result.stdout and "| write_factors |" in result.stdout
+
+
+def test_database_from_a_sqlalchemy_url_or_the_environment(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from recdb.cli import app
+
+    url_db = tmp_path / "by-url.duckdb"
+    assert CliRunner().invoke(app, ["--db", f"duckdb:///{url_db}", "init"]).exit_code == 0
+    assert url_db.exists()
+    env_db = tmp_path / "by-env.duckdb"
+    monkeypatch.setenv("RECDB_DB", str(env_db))
+    assert CliRunner().invoke(app, ["init"]).exit_code == 0
+    assert env_db.exists()
