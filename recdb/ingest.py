@@ -166,7 +166,8 @@ _EPOCH = re.compile(r"-?\d+(\.\d*)?")
 def _timestamp_plan(con, source: sources.Source, column: str) -> tuple[str | None, str]:
     """How to read the timestamp column: (CSV reader type or None, SQL that turns `{x}` into a UTC TIMESTAMP).
 
-    Text is parsed as ISO-8601 (an offset is honoured), or as epoch seconds when the first values are all numbers.
+    Text is parsed as ISO-8601 (an offset or zone is honoured), or as epoch seconds when the first values are all
+    numbers.
     """
     kind = source.columns[column].upper()
     epoch_sql = "make_timestamp(TRY_CAST(CAST({x} AS DOUBLE) * 1000000 AS BIGINT))"
@@ -178,12 +179,19 @@ def _timestamp_plan(con, source: sources.Source, column: str) -> tuple[str | Non
         raise InputError(f"{source.label}: timestamp column {column!r} has type {kind}; "
                          "expected a timestamp, a date, epoch seconds or text")
     sample = source.sample(con, column)
-    epoch = bool(sample) and all(_EPOCH.fullmatch(value.strip()) for value in sample)
-    if isinstance(source, sources.CsvSource):
-        return ("DOUBLE", epoch_sql) if epoch else ("TIMESTAMPTZ", "CAST({x} AS TIMESTAMP)")
-    if epoch:
+    if sample and all(_EPOCH.fullmatch(value.strip()) for value in sample):
+        if isinstance(source, sources.CsvSource):
+            return "DOUBLE", epoch_sql
         return None, "make_timestamp(TRY_CAST(TRY_CAST({x} AS DOUBLE) * 1000000 AS BIGINT))"
-    return None, "CAST(TRY_CAST({x} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    return None, _ISO_TEXT
+
+
+# ISO-8601 text to UTC. A cast to TIMESTAMP ignores an offset or zone name silently, so only the shapes that cannot
+# carry one (a date, or exactly YYYY-MM-DD HH:MM:SS) take that fast cast; the rest parse as TIMESTAMPTZ (slower: ICU).
+_ISO_TEXT = (
+    "CASE WHEN length({x}) = 10 OR (length({x}) = 19 AND substr({x}, 17, 1) = ':') "
+    "THEN TRY_CAST({x} AS TIMESTAMP) ELSE CAST(TRY_CAST({x} AS TIMESTAMPTZ) AS TIMESTAMP) END"
+)
 
 
 def _stage(con, source: sources.Source, *, user, item, weight, timestamp, event, event_weights) -> None:

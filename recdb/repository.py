@@ -88,9 +88,9 @@ def read_interaction_matrix(
     reader = con.sql(f"SELECT r, c, CAST(v AS FLOAT) AS v FROM ({cells})", params=params).to_arrow_reader(BATCH_ROWS)
     for batch in reader:
         k = batch.num_rows
-        rows[pos:pos + k] = batch.column(0).to_numpy()
-        cols[pos:pos + k] = batch.column(1).to_numpy()
-        values[pos:pos + k] = batch.column(2).to_numpy()
+        rows[pos:pos + k] = _values(batch.column(0), np.int32)
+        cols[pos:pos + k] = _values(batch.column(1), np.int32)
+        values[pos:pos + k] = _values(batch.column(2), np.float32)
         pos += k
     assert pos == n, (pos, n)
     matrix = sp.csr_matrix((values, (rows, cols)), shape=shape, dtype=np.float32)
@@ -99,6 +99,12 @@ def read_interaction_matrix(
     if options.aggregate == "binary":
         matrix.data[:] = 1.0
     return InteractionMatrix(matrix, n_users, n_items, batch_max, options.orientation)
+
+
+def _values(array: pa.Array, dtype) -> np.ndarray:
+    """A null-free primitive Arrow array as a numpy view of its buffer (pyarrow's to_numpy imports pandas: 0.3 s)."""
+    assert array.null_count == 0
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize)
 
 
 def _refuse_negative_weights(con: duckdb.DuckDBPyConnection) -> None:

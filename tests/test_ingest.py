@@ -216,3 +216,20 @@ def test_globs_expand_and_missing_files_are_named(con, write, tmp_path):
         ingest_files(con, [str(tmp_path / "q*.csv")], IngestOptions())
     with pytest.raises(InputError, match="file not found"):
         ingest_files(con, [str(tmp_path / "missing.csv")], IngestOptions())
+
+
+def test_iso_timestamps_of_every_shape_are_stored_as_utc(con, write):
+    shapes = {
+        "a": ("2024-03-01", "2024-03-01 00:00:00"),
+        "b": ("2024-03-01 10:00:00", "2024-03-01 10:00:00"),
+        "c": ("2024-03-01T10:00:00Z", "2024-03-01 10:00:00"),
+        "d": ("2024-03-01 10:00:00+02", "2024-03-01 08:00:00"),
+        "e": ("2024-03-01T10:00+02:00", "2024-03-01 08:00:00"),
+        "f": ("2024-03-01 10:00:00.250-01:00", "2024-03-01 11:00:00.25"),
+        "g": ("2024-03-01 10:00:00 Europe/Paris", "2024-03-01 09:00:00"),
+    }
+    lines = "".join(f"{user},i,{text}\n" for user, (text, _) in shapes.items())
+    ingest_files(con, [str(write("t.csv", "user_id,item_id,ts\n" + lines))],
+                 IngestOptions(columns=ColumnMap(timestamp="ts")))
+    got = dict(rows(con, "SELECT user_id, CAST(occurred_at AS VARCHAR) FROM v_interactions"))
+    assert got == {user: utc for user, (_, utc) in shapes.items()}
