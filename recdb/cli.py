@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -17,7 +18,7 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from recdb import ingest as ingest_lib
-from recdb import migrations, pipeline, runs, stats, synthetic
+from recdb import coverage, migrations, pipeline, runs, stats, synthetic
 from recdb.config import DEFAULT_DB, ENV_DB, Settings
 from recdb.db import connect
 from recdb.errors import InputError, RecdbError
@@ -258,6 +259,11 @@ def fit(
     half_life_days: Annotated[float | None, typer.Option(help="Decay weights: halve per this many days before the newest interaction.")] = None,
     orientation: Annotated[str, typer.Option(help="Matrix rows: user-item (users) or item-user (items, as the seed).")] = "user-item",
     no_activate: Annotated[bool, typer.Option("--no-activate", help="Record the run but keep the previous active run.")] = False,
+    top_k: Annotated[int, typer.Option(help="Recommendations stored per user.")] = 100,
+    include_seen: Annotated[bool, typer.Option("--include-seen", help="Also recommend items the user already has.")] = False,
+    top_k_users: Annotated[int, typer.Option(help="Also store each item's top users (item_audiences); 0: off.")] = 0,
+    epsilon: Annotated[float, typer.Option(help="Coverage counts a score when its float64 value is above this.")] = 0.0,
+    sufficient: Annotated[float, typer.Option(help="Share of entities with a prediction that makes a bin sufficient.")] = 0.99,
 ):
     """Fit scikit-learn NMF on the interactions, store the factors, and publish the run atomically."""
     params = NMFParams(
@@ -273,13 +279,25 @@ def fit(
         random_state=random_state,
     )
     options = MatrixOptions(aggregate=aggregate, half_life_days=half_life_days, orientation=orientation)
-    with _working_db(ctx) as con, err.status("reading interactions and fitting...") as status:
+    publish = pipeline.PublishOptions(top_k=top_k, include_seen=include_seen, top_k_users=top_k_users,
+                                      epsilon=epsilon, sufficient=sufficient)
+    with _working_db(ctx) as con:
+        report = _fit_with_progress(con, params, options, publish, activate=not no_activate)
+    _print_run(report)
+
+
+def _fit_with_progress(con, params: NMFParams, options: MatrixOptions, publish: pipeline.PublishOptions,
+                       activate: bool = True) -> pipeline.FitReport:
+    started = time.perf_counter()
+    with err.status("starting...") as status:
+
+        def stage(message: str) -> None:
+            status.update(f"{message}... ({time.perf_counter() - started:.1f} s)")
 
         def progress(iterations: int, seconds: float) -> None:
-            status.update(f"fitting: iteration {iterations}/{max_iter}, {seconds:.1f} s")
+            status.update(f"fitting NMF: iteration {iterations}/{params.max_iter}, {seconds:.1f} s")
 
-        report = pipeline.fit_run(con, params, options, activate=not no_activate, progress=progress)
-    _print_run(report)
+        return pipeline.fit_run(con, params, options, publish, activate=activate, progress=progress, stage=stage)
 
 
 def _print_run(report: pipeline.FitReport) -> None:
@@ -292,6 +310,14 @@ def _print_run(report: pipeline.FitReport) -> None:
         f"reconstruction_err {run.reconstruction_err:.6g}{'' if run.converged else ' (not converged)'}",
         soft_wrap=True,
     )
+    _print_sufficiency(run)
+
+
+def _print_sufficiency(run: runs.Run) -> None:
+    share = run.params.get("publish", {}).get("sufficient", 0.99)
+    for axis, found in (("users", run.sufficient_bin_user), ("items", run.sufficient_bin_item)):
+        answer = (f"from {found} interactions on" if found is not None else "in no bin")
+        out.print(f"coverage: at least {share:.0%} of {axis} get a non-zero prediction {answer}", soft_wrap=True)
 
 
 @runs_app.command("list")
@@ -343,6 +369,67 @@ def runs_delete(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="
     out.print(f"run {run_id} deleted")
 
 
+# --- coverage ----------------------------------------------------------------------------------------------------
+
+
+class CoverageFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _print_coverage(rows: list[tuple]) -> None:
+    table = Table(*coverage.SUMMARY_COLUMNS)
+    for axis, bin_, entities, low, median, mean, high, zero in rows:
+        table.add_row(axis, str(bin_), f"{entities:,}", f"{low:,}", f"{median:,.1f}", f"{mean:,.1f}", f"{high:,}",
+                      f"{zero:.3f}")
+    out.print(table)
+
+
+def _run_id(con, run: int | None) -> int:
+    if run is not None:
+        return runs.get_run(con, run).run_id
+    active = runs.active_run_id(con)
+    if active is None:
+        raise InputError("there is no active run: run `recdb fit` first (or pass --run N)")
+    return active
+
+
+@app.command("coverage")
+def coverage_command(
+    ctx: typer.Context,
+    run: Annotated[int | None, typer.Option(help="Run number (default: the active run).")] = None,
+    axis: Annotated[str, typer.Option(help="user, item or both.")] = "both",
+    output: Annotated[CoverageFormat, typer.Option("--format", help="table, csv or json.")] = CoverageFormat.table,
+    csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the seed's min_mean_max.csv layout (num,min,median,mean,max); needs one --axis.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Draw predict_num against the interaction bin to this PNG (needs matplotlib: pip install recdb[plot]).")] = None,
+):
+    """How many non-zero predictions entities get, by how many interactions they have (the seed's coverage table)."""
+    axes = coverage.AXES if axis == "both" else (_choice(axis, coverage.AXES, "--axis"),)
+    with _working_db(ctx) as con:
+        run_id = _run_id(con, run)
+        rows = coverage.read_summary(con, run_id, axes)
+        found = runs.get_run(con, run_id)
+    if csv_path is not None:
+        if len(axes) != 1:
+            raise InputError("--csv writes one axis: add --axis user or --axis item")
+        coverage.write_seed_csv(csv_path, rows)
+        out.print(f"wrote {csv_path}")
+    if plot is not None:
+        coverage.plot(plot, rows)
+        out.print(f"wrote {plot}")
+    if output is CoverageFormat.json:
+        print(json.dumps([dict(zip(coverage.SUMMARY_COLUMNS, row, strict=True)) for row in rows], indent=2))
+    elif output is CoverageFormat.csv:
+        print(",".join(coverage.SUMMARY_COLUMNS))
+        for row in rows:
+            print(",".join(str(v) for v in row))
+    else:
+        out.print(f"run {run_id}")
+        _print_coverage(rows)
+        _print_sufficiency(found)
+
+
 # --- demo --------------------------------------------------------------------------------------------------------
 
 
@@ -352,8 +439,8 @@ def demo(
     size: Annotated[str, typer.Option(help="Synthetic interactions to generate: 10k, 1M, 10M ...")] = "10k",
     seed: Annotated[int, typer.Option(help="Random seed for the synthetic data.")] = 0,
 ):
-    """The main job end to end on a new database: generate synthetic interactions, ingest them, print stats, and fit
-    NMF with the seed's settings (n_components=50, init=random, random_state=0, max_iter=500)."""
+    """The main job end to end on a new database: generate synthetic interactions, ingest them, print stats, fit NMF
+    with the seed's settings (n_components=50, init=random, random_state=0, max_iter=500), and summarise coverage."""
     settings: Settings = ctx.obj
     if not settings.is_file:
         raise InputError("demo needs a database file: pass --db PATH")
@@ -374,9 +461,9 @@ def demo(
         with err.status("ingesting..."):
             _print_batches(ingest_lib.ingest_files(con, [str(csv_path)], options))
         _print_stats(stats.interaction_stats(con))
-        with err.status("fitting NMF..."):
-            report = pipeline.fit_run(con)
-    _print_run(report)
+        report = _fit_with_progress(con, NMFParams(), MatrixOptions(), pipeline.PublishOptions())
+        _print_run(report)
+        _print_coverage(coverage.read_summary(con, report.run.run_id))
     out.print(f"factors: {settings.database_path} -> SELECT * FROM v_user_factors_long LIMIT 10", soft_wrap=True)
 
 

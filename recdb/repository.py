@@ -128,19 +128,69 @@ def write_factors(con: duckdb.DuckDBPyConnection, run_id: int, entity: str, fact
     _, idx, _ = VOCABULARIES[entity]
     values = np.ascontiguousarray(factors, dtype=np.float32)
     n, k = values.shape
-    offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32) if n else np.zeros(1, np.int32))
-    table = pa.table(
-        {
-            "run_id": pa.array(np.full(n, run_id, dtype=np.int32)),
-            idx: pa.array(np.arange(n, dtype=np.int32)),
-            "factors": pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1))),
-        }
-    )
-    name = f"recdb_new_{entity}_factors"
-    con.register(name, table)
+    offsets = pa.array(np.arange(0, (n + 1) * k, k, dtype=np.int32))
+    columns = {
+        "run_id": np.full(n, run_id, dtype=np.int32),
+        idx: np.arange(n, dtype=np.int32),
+        "factors": pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1))),
+    }
+    return _insert_arrow(con, f"{entity}_factors", columns)
+
+
+def _insert_arrow(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, np.ndarray | pa.Array]) -> int:
+    """Bulk insert: register the arrays as an Arrow table and INSERT ... SELECT (`table` and names are recdb's)."""
+    name = f"recdb_new_{table}"
+    con.register(name, pa.table(columns))
     try:
-        return con.execute(
-            f"INSERT INTO {entity}_factors (run_id, {idx}, factors) SELECT run_id, {idx}, factors FROM {name}"
-        ).fetchall()[0][0]
+        names = ", ".join(columns)
+        return con.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {name}").fetchall()[0][0]
     finally:
         con.unregister(name)
+
+
+class TopKWriter:
+    """Collects top-K blocks (scoring.TopK) and inserts them in chunks of about `chunk_rows` rows, so memory stays
+    bounded by the chunk, not by the number of entities. `table` is recommendations or item_audiences."""
+
+    _ENTITY_COLUMNS = {"recommendations": ("user_idx", "item_idx"), "item_audiences": ("item_idx", "user_idx")}
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: str, run_id: int, chunk_rows: int = 1 << 20):
+        self.con, self.table, self.run_id, self.chunk_rows = con, table, run_id, chunk_rows
+        self.row_col, self.col_col = self._ENTITY_COLUMNS[table]
+        self.pending: list = []
+        self.pending_rows = 0
+        self.written = 0
+
+    def __call__(self, top) -> None:
+        self.pending.append(top)
+        self.pending_rows += top.row.size
+        if self.pending_rows >= self.chunk_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.pending_rows:
+            self.pending.clear()
+            return
+        join = lambda field: np.concatenate([getattr(t, field) for t in self.pending])  # noqa: E731
+        self.written += _insert_arrow(self.con, self.table, {
+            "run_id": np.full(self.pending_rows, self.run_id, dtype=np.int32),
+            self.row_col: join("row"),
+            "rank": join("rank"),
+            self.col_col: join("col"),
+            "score": join("score"),
+        })
+        self.pending.clear()
+        self.pending_rows = 0
+
+
+def write_coverage(con: duckdb.DuckDBPyConnection, run_id: int, axis: str, n_interactions: np.ndarray,
+                   predict_num: np.ndarray, predict_num_unseen: np.ndarray) -> int:
+    n = n_interactions.size
+    return _insert_arrow(con, "coverage", {
+        "run_id": np.full(n, run_id, dtype=np.int32),
+        "axis": pa.array(np.full(n, axis)),
+        "entity_idx": np.arange(n, dtype=np.int32),
+        "n_interactions": n_interactions.astype(np.int32),
+        "predict_num": predict_num.astype(np.int32),
+        "predict_num_unseen": predict_num_unseen.astype(np.int32),
+    })

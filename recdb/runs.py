@@ -14,10 +14,11 @@ from recdb.db import transaction
 from recdb.errors import InputError
 
 # tables holding rows per run, deleted with the run
-RUN_TABLES = ("user_factors", "item_factors")
+RUN_TABLES = ("user_factors", "item_factors", "recommendations", "item_audiences", "coverage", "coverage_summary")
 _COLUMNS = (
     "run_id, status, params, n_users, n_items, nnz, data_batch_max, n_iter, reconstruction_err, converged, "
-    "fit_seconds, library_versions, started_at, finished_at, error, warnings, pid"
+    "fit_seconds, library_versions, started_at, finished_at, error, warnings, pid, sufficient_bin_user, "
+    "sufficient_bin_item"
 )
 
 
@@ -40,6 +41,8 @@ class Run:
     error: str | None
     warnings: str | None
     pid: int | None
+    sufficient_bin_user: int | None = None
+    sufficient_bin_item: int | None = None
     active: bool = False
 
     @property

@@ -5,30 +5,13 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from conftest import SMALL, stored_factors
 from sklearn.decomposition import NMF
 
 from recdb import pipeline, repository, runs
 from recdb.errors import InputError
-from recdb.ingest import ColumnMap, IngestOptions, ingest_files
 from recdb.model import NMFParams
 from recdb.repository import MatrixOptions, read_interaction_matrix
-
-SMALL = NMFParams(n_components=4, max_iter=200)
-
-
-@pytest.fixture
-def loaded(con, write):
-    """Interactions with duplicate pairs, varied weights and times, in two batches."""
-    rng = np.random.default_rng(7)
-    lines = ["user_id,item_id,w,ts"]
-    for _ in range(600):
-        u, i = rng.integers(0, 30), rng.integers(0, 20)
-        lines.append(f"u{u},i{i},{rng.integers(1, 6)},2024-{rng.integers(1, 13):02d}-{rng.integers(1, 28):02d}")
-    half = len(lines) // 2
-    options = IngestOptions(columns=ColumnMap(weight="w", timestamp="ts"))
-    ingest_files(con, [str(write("a.csv", "\n".join(lines[:half]) + "\n"))], options)
-    ingest_files(con, [str(write("b.csv", "\n".join(lines[:1] + lines[half:]) + "\n"))], options)
-    return con
 
 
 def naive_matrix(con, options: MatrixOptions) -> np.ndarray:
@@ -58,12 +41,6 @@ def test_csr_equals_the_naive_matrix(loaded, aggregate, half_life_days, orientat
     assert data.matrix.dtype == np.float32 and data.matrix.has_canonical_format
     np.testing.assert_allclose(data.matrix.toarray(), naive_matrix(loaded, options), rtol=1e-5)
     assert data.data_batch_max == 2
-
-
-def stored_factors(con, run_id: int, entity: str) -> np.ndarray:
-    rows = con.execute(f"SELECT factors FROM {entity}_factors WHERE run_id = ? ORDER BY {entity}_idx",
-                       [run_id]).fetchall()
-    return np.array([r[0] for r in rows], dtype=np.float32)
 
 
 @pytest.mark.parametrize("orientation", ["user-item", "item-user"])

@@ -9,7 +9,8 @@ from recdb.db import connect, engine
 from recdb.errors import SchemaError
 
 TABLES_0001 = {"users", "items", "interactions", "ingest_batches", "ingest_rejects", "alembic_version"}
-TABLES = TABLES_0001 | {"model_runs", "active_run", "user_factors", "item_factors"}
+TABLES = TABLES_0001 | {"model_runs", "active_run", "user_factors", "item_factors", "recommendations",
+                        "item_audiences", "coverage", "coverage_summary"}
 
 
 def _objects(settings) -> tuple[set[str], set[str]]:
