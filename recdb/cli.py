@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import sys
 import time
@@ -19,6 +20,7 @@ from typer.core import TyperGroup
 
 from recdb import ingest as ingest_lib
 from recdb import coverage, migrations, pipeline, runs, stats, synthetic
+from recdb import recommend as recommend_lib
 from recdb.config import DEFAULT_DB, ENV_DB, Settings
 from recdb.db import connect
 from recdb.errors import InputError, RecdbError
@@ -369,13 +371,67 @@ def runs_delete(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="
     out.print(f"run {run_id} deleted")
 
 
-# --- coverage ----------------------------------------------------------------------------------------------------
+# --- recommend and similar -----------------------------------------------------------------------------------------
 
 
-class CoverageFormat(str, Enum):
+class ListFormat(str, Enum):
     table = "table"
     csv = "csv"
     json = "json"
+
+
+def _print_rows(columns: tuple[str, ...], rows: list[tuple], output: ListFormat) -> None:
+    if output is ListFormat.json:
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2))
+    elif output is ListFormat.csv:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+    else:
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row))
+        out.print(table)
+
+
+@app.command("recommend")
+def recommend_command(
+    ctx: typer.Context,
+    user_id: Annotated[str | None, typer.Argument(help="External user id.")] = None,
+    k: Annotated[int, typer.Option("-k", "--k", help="How many items.")] = 10,
+    run: Annotated[int | None, typer.Option(help="Run number (default: the active run).")] = None,
+    items: Annotated[str | None, typer.Option(help="Recommend for an ad hoc list of items instead: a,b,c.")] = None,
+    fallback: Annotated[str | None, typer.Option(help="popular: the most popular unseen items for a user without interactions.")] = None,
+    output: Annotated[ListFormat, typer.Option("--format", help="table, csv or json.")] = ListFormat.table,
+):
+    """Top-k items for a user: stored at fit time, or folded in for a user newer than the run."""
+    if (user_id is None) == (items is None):
+        raise InputError("give a USER_ID or --items a,b,c (not both)")
+    if fallback not in (None, "popular"):
+        raise InputError(f"--fallback takes popular, got {fallback!r}")
+    with _working_db(ctx) as con:
+        if items is not None:
+            found = recommend_lib.recommend_items(con, [i.strip() for i in items.split(",") if i.strip()], k, run)
+        else:
+            found = recommend_lib.recommend_user(con, user_id, k, run, fallback)
+    _print_rows(("rank", "item_id", "score", "source"), [(r.rank, r.item_id, r.score, r.source) for r in found], output)
+
+
+@app.command("similar")
+def similar_command(
+    ctx: typer.Context,
+    item_id: Annotated[str, typer.Argument(help="External item id.")],
+    k: Annotated[int, typer.Option("-k", "--k", help="How many items.")] = 10,
+    run: Annotated[int | None, typer.Option(help="Run number (default: the active run).")] = None,
+    output: Annotated[ListFormat, typer.Option("--format", help="table, csv or json.")] = ListFormat.table,
+):
+    """Items most like ITEM_ID: cosine similarity of the run's item factors."""
+    with _working_db(ctx) as con:
+        found = recommend_lib.similar_items(con, item_id, k, run)
+    _print_rows(("rank", "item_id", "similarity"), found, output)
+
+
+# --- coverage ----------------------------------------------------------------------------------------------------
 
 
 def _print_coverage(rows: list[tuple]) -> None:
@@ -400,7 +456,7 @@ def coverage_command(
     ctx: typer.Context,
     run: Annotated[int | None, typer.Option(help="Run number (default: the active run).")] = None,
     axis: Annotated[str, typer.Option(help="user, item or both.")] = "both",
-    output: Annotated[CoverageFormat, typer.Option("--format", help="table, csv or json.")] = CoverageFormat.table,
+    output: Annotated[ListFormat, typer.Option("--format", help="table, csv or json.")] = ListFormat.table,
     csv_path: Annotated[Path | None, typer.Option("--csv", help="Write the seed's min_mean_max.csv layout (num,min,median,mean,max); needs one --axis.")] = None,
     plot: Annotated[Path | None, typer.Option(help="Draw predict_num against the interaction bin to this PNG (needs matplotlib: pip install recdb[plot]).")] = None,
 ):
@@ -418,12 +474,8 @@ def coverage_command(
     if plot is not None:
         coverage.plot(plot, rows)
         out.print(f"wrote {plot}")
-    if output is CoverageFormat.json:
-        print(json.dumps([dict(zip(coverage.SUMMARY_COLUMNS, row, strict=True)) for row in rows], indent=2))
-    elif output is CoverageFormat.csv:
-        print(",".join(coverage.SUMMARY_COLUMNS))
-        for row in rows:
-            print(",".join(str(v) for v in row))
+    if output is not ListFormat.table:
+        _print_rows(coverage.SUMMARY_COLUMNS, rows, output)
     else:
         out.print(f"run {run_id}")
         _print_coverage(rows)

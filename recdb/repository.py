@@ -71,14 +71,9 @@ def read_interaction_matrix(
     n_users, n_items = con.execute(
         "SELECT (SELECT coalesce(max(user_idx) + 1, 0) FROM users), (SELECT coalesce(max(item_idx) + 1, 0) FROM items)"
     ).fetchall()[0]
-    row, col = ("user_idx", "item_idx") if options.orientation == "user-item" else ("item_idx", "user_idx")
-    shape = (n_users, n_items) if options.orientation == "user-item" else (n_items, n_users)
-    params = {"batch_max": batch_max if batch_max is not None else -1}
-    if options.half_life_days is not None and options.aggregate not in ("count", "binary"):
-        params["half_life"] = float(options.half_life_days)
-    cells = f"SELECT {row} AS r, {col} AS c, {_value_sql(options)} AS v FROM interactions WHERE batch_id <= $batch_max"
-    if options.aggregate == "max":
-        cells = f"SELECT r, c, max(v) AS v FROM ({cells}) GROUP BY r, c"
+    user_item = options.orientation == "user-item"
+    shape = (n_users, n_items) if user_item else (n_items, n_users)
+    cells, params = _cells_sql(options, batch_max if batch_max is not None else -1, transpose=not user_item)
 
     n = con.execute(f"SELECT count(*) FROM ({cells})", params).fetchall()[0][0]
     rows = np.empty(n, dtype=np.int32)
@@ -99,6 +94,46 @@ def read_interaction_matrix(
     if options.aggregate == "binary":
         matrix.data[:] = 1.0
     return InteractionMatrix(matrix, n_users, n_items, batch_max, options.orientation)
+
+
+def _cells_sql(options: MatrixOptions, batch_max: int, *, transpose: bool = False, where: str = "") -> tuple[str, dict]:
+    """SQL for (r, c, v) matrix cells: r is user_idx (item_idx when transposed), v the cell's value before duplicates
+    are summed (for `max`, already aggregated). `where` is an extra condition written by recdb's own code."""
+    row, col = ("item_idx", "user_idx") if transpose else ("user_idx", "item_idx")
+    params: dict = {"batch_max": batch_max}
+    if options.half_life_days is not None and options.aggregate not in ("count", "binary"):
+        params["half_life"] = float(options.half_life_days)
+    cells = (f"SELECT {row} AS r, {col} AS c, {_value_sql(options)} AS v FROM interactions "
+             f"WHERE batch_id <= $batch_max {where}")
+    if options.aggregate == "max":
+        cells = f"SELECT r, c, max(v) AS v FROM ({cells}) GROUP BY r, c"
+    return cells, params
+
+
+def read_user_row(con: duckdb.DuckDBPyConnection, user_idx: int, options: MatrixOptions, n_items: int) -> sp.csr_matrix:
+    """One user's row over items 0..n_items-1, from all of the user's interactions, valued as a fit would value it
+    (for fold-in of a user newer than the run)."""
+    cells, params = _cells_sql(options, 2**31 - 1, where="AND user_idx = $user AND item_idx < $n_items")
+    found = con.execute(f"SELECT c, CAST(v AS FLOAT) FROM ({cells})", {**params, "user": user_idx,
+                                                                        "n_items": n_items}).fetchnumpy()
+    cols = np.asarray(found["c"], dtype=np.int32)
+    values = np.asarray(found[list(found)[1]], dtype=np.float32)
+    row = sp.csr_matrix((values, (np.zeros(cols.size, np.int32), cols)), shape=(1, n_items), dtype=np.float32)
+    row.sum_duplicates()
+    if options.aggregate == "binary":
+        row.data[:] = 1.0
+    return row
+
+
+def read_factors(con: duckdb.DuckDBPyConnection, run_id: int, entity: str) -> np.ndarray:
+    """A run's factors for every index of `entity` (user or item), as an (n, n_components) float32 array."""
+    _, idx, _ = VOCABULARIES[entity]
+    table = con.sql(f"SELECT factors FROM {entity}_factors WHERE run_id = $run ORDER BY {idx}",
+                    params={"run": run_id}).to_arrow_table()
+    column = table.column(0).combine_chunks()
+    n = len(column)
+    flat = _values(column.flatten(), np.float32)
+    return flat.reshape(n, -1) if n else np.zeros((0, 0), np.float32)
 
 
 def _values(array: pa.Array, dtype) -> np.ndarray:
