@@ -18,8 +18,8 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from recdb import ingest as ingest_lib
 from recdb import coverage, migrations, pipeline, runs, stats, synthetic
+from recdb import ingest as ingest_lib
 from recdb import recommend as recommend_lib
 from recdb.config import DEFAULT_DB, ENV_DB, Settings
 from recdb.db import connect

@@ -4,9 +4,9 @@ import json
 
 import numpy as np
 import pytest
+from conftest import SMALL
 from sklearn.decomposition import NMF
 
-from conftest import SMALL
 from recdb import pipeline, recommend, repository, runs
 from recdb.errors import InputError
 from recdb.ingest import IngestOptions, ingest_files
