@@ -22,9 +22,9 @@ demo: venv
 test: venv
 	$(BIN)/python -m pytest
 
-# Stage benchmark of what exists so far (ingest, matrix build, factor write-back), beside the seed's approach.
+# Stage benchmark, each stage beside the seed's approach: make bench [SIZE=10k|100k|1M|10M] (default 10M).
 bench: venv
-	$(BIN)/python benchmarks/foundation.py --size $(or $(BENCH_SIZE),10M) --workdir bench-data
+	$(BIN)/python benchmarks/stages.py --size $(if $(filter command line,$(origin SIZE)),$(SIZE),10M) --workdir bench-data
 
 clean:
 	rm -rf $(VENV) $(DEMO_DB) $(DEMO_DB).wal $(basename $(DEMO_DB))-data .pytest_cache

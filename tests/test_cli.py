@@ -129,7 +129,7 @@ def test_demo_runs_end_to_end(tmp_path):
 
 def test_benchmark_harness_runs_on_a_tiny_size(tmp_path):
     """Checks that the harness works end to end, not a time."""
-    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "foundation.py")
+    script = os.path.join(os.path.dirname(__file__), "..", "benchmarks", "stages.py")
     result = subprocess.run([sys.executable, script, "--size", "2k", "--workdir", str(tmp_path)],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
