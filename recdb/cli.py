@@ -18,7 +18,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperGroup
 
-from recdb import coverage, migrations, pipeline, runs, stats, synthetic
+from recdb import coverage, migrations, pipeline, runs, serving, stats, synthetic
 from recdb import ingest as ingest_lib
 from recdb import recommend as recommend_lib
 from recdb.config import DEFAULT_DB, ENV_DB, Settings
@@ -61,6 +61,12 @@ class Format(str, Enum):
     json = "json"
 
 
+class ListFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
 @app.callback()
 def _main(
     ctx: typer.Context,
@@ -70,8 +76,21 @@ def _main(
     lock_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for another process to release the database.")
     ] = 10.0,
+    serve: Annotated[
+        str | None, typer.Option(help="Serving file written after each publication (default: <db stem>.serve.duckdb).")
+    ] = None,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Do not write the serving file.")] = False,
 ):
-    ctx.obj = Settings(db=db, lock_timeout=lock_timeout)
+    ctx.obj = Settings(db=db, lock_timeout=lock_timeout, serve=serve, no_serve=no_serve)
+
+
+def _publish_serving(ctx: typer.Context, con) -> None:
+    """Rewrite the read-only serving file (unless --no-serve) after the active run changed."""
+    target = ctx.obj.serving_path
+    if target is not None:
+        with err.status("writing the serving file..."):
+            serving.publish(con, target)
+        out.print(f"serving file: {target}", soft_wrap=True)
 
 
 @contextmanager
@@ -285,6 +304,8 @@ def fit(
                                       epsilon=epsilon, sufficient=sufficient)
     with _working_db(ctx) as con:
         report = _fit_with_progress(con, params, options, publish, activate=not no_activate)
+        if report.run.active:
+            _publish_serving(ctx, con)
     _print_run(report)
 
 
@@ -360,7 +381,45 @@ def runs_activate(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help
     """Make a succeeded run the one every v_ view shows."""
     with _working_db(ctx) as con:
         runs.activate(con, run_id)
-    out.print(f"run {run_id} is active")
+        out.print(f"run {run_id} is active")
+        _publish_serving(ctx, con)
+
+
+@app.command()
+def publish(ctx: typer.Context):
+    """Rewrite the read-only serving file from the active run (fit and runs activate do this themselves)."""
+    if ctx.obj.serving_path is None:
+        raise InputError("serving is off (--no-serve) or the database is in memory: nothing to publish")
+    with _working_db(ctx) as con:
+        _publish_serving(ctx, con)
+
+
+@app.command("sql")
+def sql_command(
+    ctx: typer.Context,
+    query: Annotated[str, typer.Argument(help="The query to run, read-only.")],
+    output: Annotated[ListFormat, typer.Option("--format", help="table, csv or json.")] = ListFormat.table,
+    working: Annotated[bool, typer.Option("--working", help="Query the working database instead of the serving file.")] = False,
+):
+    """Run a read-only query against the serving file (or the working database) and print the result."""
+    settings: Settings = ctx.obj
+    if working:
+        con = connect(settings, read_only=settings.is_file)
+    else:
+        path = settings.serving_path
+        if path is None or not path.exists():
+            raise InputError(f"there is no serving file{f' at {path}' if path else ''}: run `recdb publish` "
+                             "(or pass --working)")
+        con = connect(Settings(db=str(path), lock_timeout=settings.lock_timeout), read_only=True)
+    try:
+        result = con.execute(query)
+        columns = tuple(d[0] for d in result.description or ())
+        rows = result.fetchall()
+    except duckdb.Error as exc:
+        raise InputError(f"the query failed: {str(exc).strip().splitlines()[0]}") from None
+    finally:
+        con.close()
+    _print_rows(columns, rows, output)
 
 
 @runs_app.command("delete")
@@ -374,15 +433,9 @@ def runs_delete(ctx: typer.Context, run_id: Annotated[int, typer.Argument(help="
 # --- recommend and similar -----------------------------------------------------------------------------------------
 
 
-class ListFormat(str, Enum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
 def _print_rows(columns: tuple[str, ...], rows: list[tuple], output: ListFormat) -> None:
     if output is ListFormat.json:
-        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2))
+        print(json.dumps([dict(zip(columns, row, strict=True)) for row in rows], indent=2, default=str))
     elif output is ListFormat.csv:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
@@ -516,7 +569,9 @@ def demo(
         report = _fit_with_progress(con, NMFParams(), MatrixOptions(), pipeline.PublishOptions())
         _print_run(report)
         _print_coverage(coverage.read_summary(con, report.run.run_id))
-    out.print(f"factors: {settings.database_path} -> SELECT * FROM v_user_factors_long LIMIT 10", soft_wrap=True)
+            _publish_serving(ctx, con)
+    out.print(f"next: recdb --db {settings.database_path} recommend u000000, or "
+              f"recdb --db {settings.database_path} sql \"FROM v_recommendations LIMIT 10\"", soft_wrap=True)
 
 
 def main() -> None:

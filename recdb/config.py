@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
@@ -17,6 +18,8 @@ class Settings:
 
     db: str = DEFAULT_DB
     lock_timeout: float = 10.0
+    serve: str | None = None  # the serving file; None: <db stem>.serve.duckdb beside the database
+    no_serve: bool = False
 
     @classmethod
     def from_env(cls, db: str | None = None, **overrides) -> Settings:
@@ -32,3 +35,13 @@ class Settings:
     @property
     def is_file(self) -> bool:
         return self.database_path != ":memory:"
+
+    @property
+    def serving_path(self) -> Path | None:
+        """Where the read-only serving file goes, or None when serving is off (or the database is in memory)."""
+        if self.no_serve or not self.is_file:
+            return None
+        if self.serve:
+            return Path(self.serve)
+        path = Path(self.database_path)
+        return path.with_name(f"{path.stem}.serve.duckdb")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import duckdb
 
-from recdb import sources, vocab
+from recdb import failpoints, sources, vocab
 from recdb.db import quote_ident, transaction
 from recdb.errors import InputError
 
@@ -149,6 +149,7 @@ def _load(con: duckdb.DuckDBPyConnection, source: sources.Source, options: Inges
         """,
         {"batch_id": batch_id},
     ).fetchall()[0][0]
+    failpoints.reached("ingest.loaded")
     con.execute(
         "UPDATE ingest_batches SET rows_read = ?, rows_loaded = ?, rows_rejected = ?, finished_at = ?, "
         "status = 'succeeded' WHERE batch_id = ?",

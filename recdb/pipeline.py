@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 import duckdb
 import numpy as np
 
-from recdb import coverage, repository, runs, scoring
+from recdb import coverage, failpoints, repository, runs, scoring
 from recdb.db import transaction
 from recdb.errors import InputError
 from recdb.model import FitResult, NMFParams, Progress, fit_nmf
@@ -77,6 +77,7 @@ def fit_run(
         data = repository.read_interaction_matrix(con, options)
         say("fitting NMF")
         result = fit_nmf(data.matrix, params, progress)
+        failpoints.reached("fit.fitted")
         user_factors, item_factors = (
             (result.row_factors, result.col_factors)
             if options.orientation == "user-item"
@@ -89,6 +90,7 @@ def fit_run(
             repository.write_factors(con, run_id, "item", item_factors)
             say("scoring every user: top-K and coverage")
             sufficiency = _publish_scores(con, run_id, user_factors, item_factors, seen, publish, say)
+            failpoints.reached("fit.written")
             runs.finish_run(
                 con,
                 run_id,
@@ -104,6 +106,8 @@ def fit_run(
             )
             if activate:
                 runs.set_active(con, run_id)
+            failpoints.reached("fit.switched")  # the pointer moved, not yet committed
+        failpoints.reached("fit.committed")
     except BaseException as exc:
         runs.fail_run(con, run_id, str(exc) or type(exc).__name__)
         raise

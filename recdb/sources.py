@@ -178,6 +178,13 @@ def _parquet(con: duckdb.DuckDBPyConnection, path: Path) -> Source:
 
 def open_query(con: duckdb.DuckDBPyConnection, query: str) -> Source:
     """Any query DuckDB can run (a table, a join, another attached database, a file function)."""
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error as exc:
+        raise InputError(f"the --sql query does not parse: {error_line(exc)}") from None
+    if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
+        raise InputError("--sql takes a single read query (SELECT, FROM ..., WITH ... SELECT); got "
+                         + (", ".join(s.type.name for s in statements) or "nothing"))
     query = query.strip().rstrip(";")
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM ({query})").fetchall()
