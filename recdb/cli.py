@@ -569,7 +569,7 @@ def demo(
         report = _fit_with_progress(con, NMFParams(), MatrixOptions(), pipeline.PublishOptions())
         _print_run(report)
         _print_coverage(coverage.read_summary(con, report.run.run_id))
-            _publish_serving(ctx, con)
+        _publish_serving(ctx, con)
     out.print(f"next: recdb --db {settings.database_path} recommend u000000, or "
               f"recdb --db {settings.database_path} sql \"FROM v_recommendations LIMIT 10\"", soft_wrap=True)
 
