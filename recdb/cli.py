@@ -7,11 +7,13 @@ import json
 import sys
 import time
 from contextlib import contextmanager
+from datetime import datetime
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import duckdb
+import numpy as np
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -20,6 +22,7 @@ from typer.core import TyperGroup
 
 from recdb import coverage, migrations, pipeline, runs, serving, stats, synthetic
 from recdb import ingest as ingest_lib
+from recdb import evaluate as evaluate_lib
 from recdb import recommend as recommend_lib
 from recdb.config import DEFAULT_DB, ENV_DB, Settings
 from recdb.db import connect
@@ -263,30 +266,24 @@ def _alpha_h(value: str) -> float | str:
         raise InputError(f"--alpha-H takes a number or 'same', got {value!r}") from None
 
 
-@app.command()
-def fit(
-    ctx: typer.Context,
-    n_components: Annotated[int, typer.Option("--n-components", help="Number of NMF components.")] = 50,
-    init: Annotated[str, typer.Option(help=f"Initialisation: {', '.join(INITS)}.")] = "random",
-    solver: Annotated[str, typer.Option(help="cd (coordinate descent) or mu (multiplicative update).")] = "cd",
-    beta_loss: Annotated[str, typer.Option(help=f"{', '.join(BETA_LOSSES)} (non-frobenius needs --solver mu).")] = "frobenius",
-    max_iter: Annotated[int, typer.Option(help="Maximum iterations.")] = 500,
-    tol: Annotated[float, typer.Option(help="Stopping tolerance.")] = 1e-4,
-    alpha_w: Annotated[float, typer.Option("--alpha-W", help="Regularisation of W.")] = 0.0,
-    alpha_h: Annotated[str, typer.Option("--alpha-H", help="Regularisation of H, or 'same' as --alpha-W.")] = "same",
-    l1_ratio: Annotated[float, typer.Option(help="L1 share of the regularisation, 0..1.")] = 0.0,
-    random_state: Annotated[int, typer.Option(help="Seed of the initialisation.")] = 0,
-    aggregate: Annotated[str, typer.Option(help=f"How duplicate user-item rows combine: {', '.join(AGGREGATES)}.")] = "sum",
-    half_life_days: Annotated[float | None, typer.Option(help="Decay weights: halve per this many days before the newest interaction.")] = None,
-    orientation: Annotated[str, typer.Option(help="Matrix rows: user-item (users) or item-user (items, as the seed).")] = "user-item",
-    no_activate: Annotated[bool, typer.Option("--no-activate", help="Record the run but keep the previous active run.")] = False,
-    top_k: Annotated[int, typer.Option(help="Recommendations stored per user.")] = 100,
-    include_seen: Annotated[bool, typer.Option("--include-seen", help="Also recommend items the user already has.")] = False,
-    top_k_users: Annotated[int, typer.Option(help="Also store each item's top users (item_audiences); 0: off.")] = 0,
-    epsilon: Annotated[float, typer.Option(help="Coverage counts a score when its float64 value is above this.")] = 0.0,
-    sufficient: Annotated[float, typer.Option(help="Share of entities with a prediction that makes a bin sufficient.")] = 0.99,
-):
-    """Fit scikit-learn NMF on the interactions, store the factors, and publish the run atomically."""
+# Model and matrix options, shared by fit and evaluate: scikit-learn's names, the seed's values as defaults.
+NComponents = Annotated[int, typer.Option("--n-components", help="Number of NMF components.")]
+Init = Annotated[str, typer.Option(help=f"Initialisation: {', '.join(INITS)}.")]
+Solver = Annotated[str, typer.Option(help="cd (coordinate descent) or mu (multiplicative update).")]
+BetaLoss = Annotated[str, typer.Option(help=f"{', '.join(BETA_LOSSES)} (non-frobenius needs --solver mu).")]
+MaxIter = Annotated[int, typer.Option(help="Maximum iterations.")]
+Tol = Annotated[float, typer.Option(help="Stopping tolerance.")]
+AlphaW = Annotated[float, typer.Option("--alpha-W", help="Regularisation of W.")]
+AlphaH = Annotated[str, typer.Option("--alpha-H", help="Regularisation of H, or 'same' as --alpha-W.")]
+L1Ratio = Annotated[float, typer.Option(help="L1 share of the regularisation, 0..1.")]
+RandomState = Annotated[int, typer.Option(help="Seed of the initialisation.")]
+Aggregate = Annotated[str, typer.Option(help=f"How duplicate user-item rows combine: {', '.join(AGGREGATES)}.")]
+HalfLife = Annotated[float | None, typer.Option(help="Decay weights: halve per this many days before the newest interaction.")]
+Orientation = Annotated[str, typer.Option(help="Matrix rows: user-item (users) or item-user (items, as the seed).")]
+
+
+def _model(n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_h, l1_ratio, random_state,
+           aggregate, half_life_days, orientation) -> tuple[NMFParams, MatrixOptions]:
     params = NMFParams(
         n_components=n_components,
         init=_choice(init, INITS, "--init"),
@@ -299,7 +296,35 @@ def fit(
         l1_ratio=l1_ratio,
         random_state=random_state,
     )
-    options = MatrixOptions(aggregate=aggregate, half_life_days=half_life_days, orientation=orientation)
+    return params, MatrixOptions(aggregate=aggregate, half_life_days=half_life_days, orientation=orientation)
+
+
+@app.command()
+def fit(
+    ctx: typer.Context,
+    n_components: NComponents = 50,
+    init: Init = "random",
+    solver: Solver = "cd",
+    beta_loss: BetaLoss = "frobenius",
+    max_iter: MaxIter = 500,
+    tol: Tol = 1e-4,
+    alpha_w: AlphaW = 0.0,
+    alpha_h: AlphaH = "same",
+    l1_ratio: L1Ratio = 0.0,
+    random_state: RandomState = 0,
+    aggregate: Aggregate = "sum",
+    half_life_days: HalfLife = None,
+    orientation: Orientation = "user-item",
+    no_activate: Annotated[bool, typer.Option("--no-activate", help="Record the run but keep the previous active run.")] = False,
+    top_k: Annotated[int, typer.Option(help="Recommendations stored per user.")] = 100,
+    include_seen: Annotated[bool, typer.Option("--include-seen", help="Also recommend items the user already has.")] = False,
+    top_k_users: Annotated[int, typer.Option(help="Also store each item's top users (item_audiences); 0: off.")] = 0,
+    epsilon: Annotated[float, typer.Option(help="Coverage counts a score when its float64 value is above this.")] = 0.0,
+    sufficient: Annotated[float, typer.Option(help="Share of entities with a prediction that makes a bin sufficient.")] = 0.99,
+):
+    """Fit scikit-learn NMF on the interactions, store the factors, and publish the run atomically."""
+    params, options = _model(n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_h, l1_ratio,
+                             random_state, aggregate, half_life_days, orientation)
     publish = pipeline.PublishOptions(top_k=top_k, include_seen=include_seen, top_k_users=top_k_users,
                                       epsilon=epsilon, sufficient=sufficient)
     with _working_db(ctx) as con:
@@ -482,6 +507,153 @@ def similar_command(
     with _working_db(ctx) as con:
         found = recommend_lib.similar_items(con, item_id, k, run)
     _print_rows(("rank", "item_id", "similarity"), found, output)
+
+
+# --- evaluate and tune ---------------------------------------------------------------------------------------------
+
+
+def _ints(text: str, option: str) -> list[int]:
+    try:
+        return [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} takes comma-separated whole numbers, got {text!r}") from None
+
+
+def _floats(text: str, option: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise InputError(f"{option} takes comma-separated numbers, got {text!r}") from None
+
+
+def _words(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
+def _split(split: str, test_fraction: float, min_interactions: int, holdout: int, cutoff: str | None,
+           seed: int) -> evaluate_lib.SplitOptions:
+    when = None
+    if cutoff is not None:
+        try:
+            when = datetime.fromisoformat(cutoff)
+        except ValueError:
+            raise InputError(f"--cutoff takes an ISO timestamp such as 2024-06-01 or 2024-06-01T12:00, got {cutoff!r}") from None
+    return evaluate_lib.SplitOptions(method=split, test_fraction=test_fraction, min_interactions=min_interactions,
+                                     holdout=holdout, cutoff=when, seed=seed)
+
+
+SplitMethod = Annotated[str, typer.Option("--split", help="random (per user), last (per user, by time) or time (global cutoff).")]
+TestFraction = Annotated[float, typer.Option(help="Share of each user's interactions held out (--split random).")]
+MinInteractions = Annotated[int, typer.Option(help="Users with fewer interactions are trained on, not evaluated.")]
+Holdout = Annotated[int, typer.Option(help="Interactions held out per user (--split last).")]
+Cutoff = Annotated[str | None, typer.Option(help="Interactions from this time on are held out (--split time).")]
+Seed = Annotated[int, typer.Option(help="Seed of the split and of the random baseline.")]
+
+
+def _print_evaluation(results: list[tuple[str, int, str, float]]) -> None:
+    metrics = [m for m in ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "catalog_coverage", "novelty")]
+    ks = sorted({k for _, k, _, _ in results})
+    value = {(m, k, metric): v for m, k, metric, v in results}
+    for k in ks:
+        table = Table(f"model @{k}", *metrics, title=f"k = {k}; in brackets: ratio to most_popular")
+        for model in evaluate_lib.MODELS:
+            if (model, k, "ndcg") not in value:
+                continue
+            cells = []
+            for metric in metrics:
+                v, base = value.get((model, k, metric)), value.get(("most_popular", k, metric))
+                ratio = f" ({v / base:.2f}x)" if v is not None and base and model != "most_popular" else ""
+                cells.append("" if v is None else f"{v:.4f}{ratio}")
+            table.add_row(model, *cells)
+        out.print(table)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    ctx: typer.Context,
+    n_components: NComponents = 50,
+    init: Init = "random",
+    solver: Solver = "cd",
+    beta_loss: BetaLoss = "frobenius",
+    max_iter: MaxIter = 500,
+    tol: Tol = 1e-4,
+    alpha_w: AlphaW = 0.0,
+    alpha_h: AlphaH = "same",
+    l1_ratio: L1Ratio = 0.0,
+    random_state: RandomState = 0,
+    aggregate: Aggregate = "sum",
+    half_life_days: HalfLife = None,
+    orientation: Orientation = "user-item",
+    split: SplitMethod = "random",
+    test_fraction: TestFraction = 0.2,
+    min_interactions: MinInteractions = 5,
+    holdout: Holdout = 1,
+    cutoff: Cutoff = None,
+    seed: Seed = 0,
+    k: Annotated[str, typer.Option("--k", help="List lengths, comma-separated.")] = "10",
+):
+    """Hold out part of each user's interactions, fit NMF on the rest, and measure it beside most-popular and random."""
+    params, options = _model(n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_h, l1_ratio,
+                             random_state, aggregate, half_life_days, orientation)
+    split_options = _split(split, test_fraction, min_interactions, holdout, cutoff, seed)
+    with _working_db(ctx) as con, err.status("evaluating...") as status:
+        result = evaluate_lib.evaluate(con, params, options, split_options, tuple(_ints(k, "--k")),
+                                       stage=lambda message: status.update(f"{message}..."))
+    out.print(f"evaluation {result.eval_id}: {result.evaluated_users:,} users evaluated; NMF recorded as run "
+              f"{result.run_id} (not activated)", soft_wrap=True)
+    _print_evaluation(result.results)
+
+
+@app.command()
+def tune(
+    ctx: typer.Context,
+    n_components: Annotated[str, typer.Option("--n-components", help="Values to try, comma-separated.")] = "50,100",
+    alpha_w: Annotated[str, typer.Option("--alpha-W", help="Values to try.")] = "0,0.001",
+    l1_ratio: Annotated[str, typer.Option(help="Values to try.")] = "0",
+    init: Annotated[str, typer.Option(help="Values to try.")] = "nndsvda",
+    solver: Annotated[str, typer.Option(help="Values to try.")] = "cd",
+    aggregate: Annotated[str, typer.Option(help="Values to try.")] = "binary",
+    max_iter: MaxIter = 500,
+    random_search: Annotated[int, typer.Option(help="Try this many random combinations instead of all (0: grid).")] = 0,
+    split: SplitMethod = "random",
+    test_fraction: TestFraction = 0.2,
+    min_interactions: MinInteractions = 5,
+    holdout: Holdout = 1,
+    cutoff: Cutoff = None,
+    seed: Seed = 0,
+    k: Annotated[int, typer.Option("--k", help="Score candidates by NDCG at this list length.")] = 10,
+    refit: Annotated[bool, typer.Option("--refit", help="Fit the best setting on all data and publish it.")] = False,
+):
+    """Search NMF settings on a validation split carved from train (the test part stays untouched)."""
+    base = evaluate_lib.Candidate(NMFParams(max_iter=max_iter), MatrixOptions())
+    candidates = evaluate_lib.grid(
+        base, n_components=_ints(n_components, "--n-components"), alpha_W=_floats(alpha_w, "--alpha-W"),
+        l1_ratio=_floats(l1_ratio, "--l1-ratio"), init=[_choice(i, INITS, "--init") for i in _words(init)],
+        solver=[_choice(v, SOLVERS, "--solver") for v in _words(solver)],
+        aggregate=[_choice(a, AGGREGATES, "--aggregate") for a in _words(aggregate)],
+    )
+    if random_search and random_search < len(candidates):
+        picks = np.random.default_rng(seed).choice(len(candidates), size=random_search, replace=False)
+        candidates = [candidates[i] for i in sorted(picks)]
+    table = Table("#", "n_components", "alpha_W", "l1_ratio", "init", "solver", "aggregate", f"ndcg@{k}")
+    with _working_db(ctx) as con:
+        with err.status(f"tuning: 0/{len(candidates)} candidates...") as status:
+
+            def on_candidate(n, total, candidate, ndcg):
+                p, o = candidate.params, candidate.options
+                table.add_row(str(n), str(p.n_components), str(p.alpha_W), str(p.l1_ratio), p.init, p.solver,
+                              o.aggregate, f"{ndcg:.4f}")
+                status.update(f"tuning: {n}/{total} candidates, last ndcg@{k} {ndcg:.4f}...")
+
+            result = evaluate_lib.tune(con, candidates, _split(split, test_fraction, min_interactions, holdout,
+                                                               cutoff, seed), k, on_candidate)
+        out.print(table)
+        best = result.best
+        out.print(f"best (validation evaluation {result.eval_id}): {json.dumps(best.as_json())}", soft_wrap=True)
+        if refit:
+            report = _fit_with_progress(con, best.params, best.options, pipeline.PublishOptions())
+            _publish_serving(ctx, con)
+            _print_run(report)
 
 
 # --- coverage ----------------------------------------------------------------------------------------------------

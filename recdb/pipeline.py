@@ -59,6 +59,7 @@ def fit_run(
     options: MatrixOptions = MatrixOptions(),
     publish: PublishOptions = PublishOptions(),
     *,
+    subset: repository.Subset | None = None,
     activate: bool = True,
     progress: Progress | None = None,
     stage: Callable[[str], None] | None = None,
@@ -71,10 +72,13 @@ def fit_run(
     """
     say = stage or (lambda message: None)
     run_params = {"model": asdict(params), "matrix": asdict(options), "publish": asdict(publish)}
+    if subset is not None:
+        run_params["subset"] = {"eval_id": subset.eval_id, "parts": list(subset.parts),
+                                "before": subset.before.isoformat() if subset.before else None}
     run_id = runs.start_run(con, run_params, library_versions())
     try:
         say("reading interactions")
-        data = repository.read_interaction_matrix(con, options)
+        data = repository.read_interaction_matrix(con, options, subset=subset)
         say("fitting NMF")
         result = fit_nmf(data.matrix, params, progress)
         failpoints.reached("fit.fitted")

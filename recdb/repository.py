@@ -4,6 +4,7 @@ registered Arrow table and INSERT ... SELECT). No Python loop touches a row."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import duckdb
 import numpy as np
@@ -57,8 +58,29 @@ def _value_sql(options: MatrixOptions) -> str:
     return f"weight * coalesce(pow(0.5, date_diff('second', occurred_at, {newest}) / 86400.0 / $half_life), 1.0)"
 
 
+@dataclass(frozen=True)
+class Subset:
+    """Fit on part of the data: the pairs of evaluation `eval_id` in `parts`, and (time splits) only the rows
+    before `before`."""
+
+    eval_id: int
+    parts: tuple[str, ...] = ("train",)
+    before: datetime | None = None
+
+    def where(self) -> tuple[str, dict]:
+        sql = ("AND EXISTS (SELECT 1 FROM evaluation_splits AS s WHERE s.eval_id = $eval_id "
+               "AND list_contains($parts, s.part) AND s.user_idx = interactions.user_idx "
+               "AND s.item_idx = interactions.item_idx)")
+        params = {"eval_id": self.eval_id, "parts": list(self.parts)}
+        if self.before is not None:
+            sql += " AND occurred_at < $before"
+            params["before"] = self.before
+        return sql, params
+
+
 def read_interaction_matrix(
-    con: duckdb.DuckDBPyConnection, options: MatrixOptions, batch_max: int | None = None
+    con: duckdb.DuckDBPyConnection, options: MatrixOptions, batch_max: int | None = None,
+    subset: Subset | None = None,
 ) -> InteractionMatrix:
     """Stream interactions (those of batches up to `batch_max`, default all) into a float32 CSR matrix.
 
@@ -73,7 +95,10 @@ def read_interaction_matrix(
     ).fetchall()[0]
     user_item = options.orientation == "user-item"
     shape = (n_users, n_items) if user_item else (n_items, n_users)
-    cells, params = _cells_sql(options, batch_max if batch_max is not None else -1, transpose=not user_item)
+    where, subset_params = subset.where() if subset else ("", {})
+    cells, params = _cells_sql(options, batch_max if batch_max is not None else -1, transpose=not user_item,
+                               where=where)
+    params.update(subset_params)
 
     n = con.execute(f"SELECT count(*) FROM ({cells})", params).fetchall()[0][0]
     rows = np.empty(n, dtype=np.int32)
@@ -169,10 +194,10 @@ def write_factors(con: duckdb.DuckDBPyConnection, run_id: int, entity: str, fact
         idx: np.arange(n, dtype=np.int32),
         "factors": pa.ListArray.from_arrays(offsets, pa.array(values.reshape(-1))),
     }
-    return _insert_arrow(con, f"{entity}_factors", columns)
+    return insert_arrow(con, f"{entity}_factors", columns)
 
 
-def _insert_arrow(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, np.ndarray | pa.Array]) -> int:
+def insert_arrow(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, np.ndarray | pa.Array]) -> int:
     """Bulk insert: register the arrays as an Arrow table and INSERT ... SELECT (`table` and names are recdb's)."""
     name = f"recdb_new_{table}"
     con.register(name, pa.table(columns))
@@ -207,7 +232,7 @@ class TopKWriter:
             self.pending.clear()
             return
         join = lambda field: np.concatenate([getattr(t, field) for t in self.pending])  # noqa: E731
-        self.written += _insert_arrow(self.con, self.table, {
+        self.written += insert_arrow(self.con, self.table, {
             "run_id": np.full(self.pending_rows, self.run_id, dtype=np.int32),
             self.row_col: join("row"),
             "rank": join("rank"),
@@ -221,7 +246,7 @@ class TopKWriter:
 def write_coverage(con: duckdb.DuckDBPyConnection, run_id: int, axis: str, n_interactions: np.ndarray,
                    predict_num: np.ndarray, predict_num_unseen: np.ndarray) -> int:
     n = n_interactions.size
-    return _insert_arrow(con, "coverage", {
+    return insert_arrow(con, "coverage", {
         "run_id": np.full(n, run_id, dtype=np.int32),
         "axis": pa.array(np.full(n, axis)),
         "entity_idx": np.arange(n, dtype=np.int32),
