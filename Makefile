@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 DEMO_DB ?= demo.duckdb
-SIZE ?= 10k
+SIZE ?= 100k
 
 .PHONY: venv demo test bench clean
 

@@ -21,8 +21,8 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from recdb import coverage, migrations, pipeline, runs, serving, stats, synthetic
-from recdb import ingest as ingest_lib
 from recdb import evaluate as evaluate_lib
+from recdb import ingest as ingest_lib
 from recdb import recommend as recommend_lib
 from recdb.config import DEFAULT_DB, ENV_DB, Settings
 from recdb.db import connect
@@ -713,11 +713,12 @@ def coverage_command(
 @app.command()
 def demo(
     ctx: typer.Context,
-    size: Annotated[str, typer.Option(help="Synthetic interactions to generate: 10k, 1M, 10M ...")] = "10k",
+    size: Annotated[str, typer.Option(help="Synthetic interactions to generate: 10k, 1M, 10M ...")] = "100k",
     seed: Annotated[int, typer.Option(help="Random seed for the synthetic data.")] = 0,
 ):
     """The main job end to end on a new database: generate synthetic interactions, ingest them, print stats, fit NMF
-    with the seed's settings (n_components=50, init=random, random_state=0, max_iter=500), and summarise coverage."""
+    with the seed's settings (n_components=50, init=random, random_state=0, max_iter=500), summarise coverage, and
+    evaluate against the baselines."""
     settings: Settings = ctx.obj
     if not settings.is_file:
         raise InputError("demo needs a database file: pass --db PATH")
@@ -741,6 +742,11 @@ def demo(
         report = _fit_with_progress(con, NMFParams(), MatrixOptions(), pipeline.PublishOptions())
         _print_run(report)
         _print_coverage(coverage.read_summary(con, report.run.run_id))
+        with err.status("evaluating on a held-out split..."):
+            evaluation = evaluate_lib.evaluate(con)
+        out.print(f"evaluation {evaluation.eval_id}: 20% of each user's interactions held out, "
+                  f"{evaluation.evaluated_users:,} users", soft_wrap=True)
+        _print_evaluation(evaluation.results)
         _publish_serving(ctx, con)
     out.print(f"next: recdb --db {settings.database_path} recommend u000000, or "
               f"recdb --db {settings.database_path} sql \"FROM v_recommendations LIMIT 10\"", soft_wrap=True)

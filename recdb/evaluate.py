@@ -80,11 +80,13 @@ def make_split(con: duckdb.DuckDBPyConnection, eval_id: int, options: SplitOptio
     """Write evaluation_splits for `eval_id`: each pair is train or `held_out`. With `source`, split the given parts
     of an earlier evaluation instead of all interactions (recdb tune carves validation out of train)."""
     pairs = _pairs_sql(source is not None)
-    params = {"eval_id": eval_id, "held_out": held_out, "min": options.min_interactions, "seed": options.seed}
+    params = {"eval_id": eval_id, "held_out": held_out}
     if source is not None:
         params.update(source=source[0], source_parts=list(source[1]))
+    if options.method != "time":
+        params["min"] = options.min_interactions
     if options.method == "random":
-        params["fraction"] = options.test_fraction
+        params.update(fraction=options.test_fraction, seed=options.seed)
         decide = """CASE WHEN n >= $min AND pos <= greatest(1, round(n * $fraction)) THEN $held_out ELSE 'train' END"""
         order = "hash(user_idx, item_idx, $seed), item_idx"
     elif options.method == "last":

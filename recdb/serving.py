@@ -40,6 +40,8 @@ TABLES = {
                 f"LEFT JOIN users AS u ON c.axis = 'user' AND u.user_idx = c.entity_idx "
                 f"LEFT JOIN items AS i ON c.axis = 'item' AND i.item_idx = c.entity_idx WHERE c.{_ACTIVE}",
     "coverage_summary": f"SELECT * FROM coverage_summary WHERE {_ACTIVE}",
+    "evaluations": "SELECT * FROM evaluations",
+    "evaluation_users": "SELECT * FROM evaluation_users",
 }
 _JOINED_IDS = {
     "user_id": "External user id (users.user_id), joined in for SQL and BI users.",
@@ -61,11 +63,13 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
             for table, select in TABLES.items():
                 con.execute(f"CREATE TABLE {SERVE}.{table} AS {select}")
                 _copy_comments(con, table)
-            con.execute(f"USE {SERVE}")
-            try:
+        # views and macros bind to the default catalog's tables: create them from inside the serving file
+        con.execute(f"USE {SERVE}")
+        try:
+            with transaction(con):
                 sqlfiles.create_all(con.execute)
-            finally:
-                con.execute(f"USE {quote_ident(working)}")
+        finally:
+            con.execute(f"USE {quote_ident(working)}")  # after commit or rollback, so it cannot fail
         con.execute(f"CHECKPOINT {SERVE}")
     except BaseException:
         con.execute(f"DETACH {SERVE}")

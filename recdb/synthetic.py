@@ -39,19 +39,32 @@ class Shape:
         return cls(n, max(n // 50, 10), max(n // 200, 10))
 
 
-def _zipf_draws(rng: np.random.Generator, n_entities: int, n_draws: int, exponent: float) -> np.ndarray:
-    """Indices drawn with P(rank r) proportional to r^-exponent, ranks shuffled so ids do not give popularity away."""
+_TASTE_SHARE = 0.7  # share of a user's interactions drawn from their taste group; the rest follow global popularity
+_GROUPS = 20
+
+
+def _zipf_ranks(rng: np.random.Generator, n_entities: int, n_draws: int, exponent: float) -> np.ndarray:
+    """Ranks 0..n_entities-1 drawn with P(rank r) proportional to (r + 1)^-exponent."""
     weights = np.arange(1, n_entities + 1, dtype=np.float64) ** -exponent
     cdf = np.cumsum(weights)
     ranks = np.searchsorted(cdf, rng.random(n_draws) * cdf[-1], side="right")
-    return rng.permutation(n_entities)[np.minimum(ranks, n_entities - 1)]
+    return np.minimum(ranks, n_entities - 1)
 
 
 def interactions_table(shape: Shape, seed: int = 0) -> pa.Table:
+    """Users of Zipf-like activity; items of Zipf-like popularity. Each user belongs to one of a few taste groups
+    and draws most items from that group's catalogue (so there is structure for a model to find beyond popularity).
+    Indices are shuffled so that ids give neither activity nor popularity away."""
     rng = np.random.default_rng(seed)
     n = shape.n_interactions
-    users = _zipf_draws(rng, shape.n_users, n, 0.8)
-    items = _zipf_draws(rng, shape.n_items, n, 1.0)
+    users = rng.permutation(shape.n_users)[_zipf_ranks(rng, shape.n_users, n, 0.8)]
+    groups = min(_GROUPS, max(shape.n_items // 5, 1))
+    per_group = shape.n_items // groups
+    group_of_user = rng.integers(0, groups, size=shape.n_users)
+    # item rank g + groups * r is the r-th most popular item of group g, so group and global popularity agree
+    taste = group_of_user[users] + groups * _zipf_ranks(rng, per_group, n, 1.0)
+    anywhere = _zipf_ranks(rng, shape.n_items, n, 1.0)
+    items = rng.permutation(shape.n_items)[np.where(rng.random(n) < _TASTE_SHARE, taste, anywhere)]
     events = rng.choice(len(EVENTS), size=n, p=_EVENT_SHARE)
     seconds = rng.integers(0, _SPAN_SECONDS, size=n)
     return pa.table(

@@ -123,6 +123,7 @@ def test_demo_runs_end_to_end(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "interactions" in result.stdout and "5,000" in result.stdout
     assert "run 1 succeeded and active" in result.stdout
+    assert "ratio to most_popular" in result.stdout and "most_popular" in result.stdout
     again = subprocess.run([*RECDB, "--db", str(db), "demo"], capture_output=True, text=True)
     assert again.returncode == 2 and "demo builds a new database" in again.stderr
 

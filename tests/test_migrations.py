@@ -10,7 +10,8 @@ from recdb.errors import SchemaError
 
 TABLES_0001 = {"users", "items", "interactions", "ingest_batches", "ingest_rejects", "alembic_version"}
 TABLES = TABLES_0001 | {"model_runs", "active_run", "user_factors", "item_factors", "recommendations",
-                        "item_audiences", "coverage", "coverage_summary"}
+                        "item_audiences", "coverage", "coverage_summary", "evaluation_splits", "evaluations",
+                        "evaluation_users"}
 
 
 def _objects(settings) -> tuple[set[str], set[str]]:

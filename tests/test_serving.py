@@ -43,7 +43,7 @@ def test_fit_writes_a_complete_commented_serving_file(cli, loaded, migrated):
     con = read_only(path)
     tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
     assert {"recommendations", "item_audiences", "user_factors", "item_factors", "coverage", "coverage_summary",
-            "model_runs", "active_run", "users", "items"} <= tables
+            "model_runs", "active_run", "users", "items", "evaluations", "evaluation_users"} <= tables
     uncommented = con.execute(
         """
         SELECT table_name FROM duckdb_tables() WHERE comment IS NULL OR comment = ''

@@ -6,8 +6,8 @@ Create Date: 2026-12-04
 """
 
 import sqlalchemy as sa
-from alembic import op
 
+from alembic import op
 from recdb.migration_ops import comment_on
 
 revision = "0004"
