@@ -18,8 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-STAGES = ("ingest", "matrix", "bare_fetch", "seed_loop", "fit", "write_factors", "score", "publish", "seed_dense",
-          "seed_coverage_loop")
+STAGES = ("ingest", "matrix", "bare_fetch", "seed_loop", "fit", "write_factors", "score", "publish", "serve",
+          "seed_dense", "seed_coverage_loop")
 FIT_ITERATIONS = 5
 N_COMPONENTS = 50
 
@@ -53,6 +53,7 @@ def _peak_since(base: float) -> float:
 
 def run_stage(stage: str, workdir: Path) -> dict:
     """Run one stage in this process and return its measurements."""
+    import duckdb
     import numpy as np
 
     from recdb import migrations
@@ -76,7 +77,7 @@ def run_stage(stage: str, workdir: Path) -> dict:
         seconds = time.perf_counter() - started
         return {"rows": report.rows_loaded, "seconds": seconds, "peak_rss_mb": _peak_since(base)}
 
-    con = connect(settings, read_only=stage not in ("write_factors", "publish"))
+    con = connect(settings, read_only=stage not in ("write_factors", "publish", "serve"))
     base = _rss_mb()
     started = time.perf_counter()
     if stage == "matrix":
@@ -156,6 +157,36 @@ def run_stage(stage: str, workdir: Path) -> dict:
             runs.delete_run(con, run_id)
         rows = seen.shape[0]  # users scored (top-10 plus coverage on both axes)
         extra = {"n_items": seen.shape[1], "n_components": N_COMPONENTS}
+    elif stage == "serve":
+        # Publishing the read-only serving file for an active run with a top-10 per user.
+        from recdb import pipeline, repository, runs, serving
+        from recdb.db import transaction
+        from recdb.repository import MatrixOptions, read_interaction_matrix
+
+        seen = read_interaction_matrix(con, MatrixOptions()).matrix
+        users, items = _nmf_like_factors(*seen.shape)
+        run_id = runs.start_run(con, {"benchmark": True, "publish": {"top_k": 10}}, {})
+        with transaction(con):
+            repository.write_factors(con, run_id, "user", users)
+            repository.write_factors(con, run_id, "item", items)
+            pipeline._publish_scores(con, run_id, users, items, seen, pipeline.PublishOptions(top_k=10),
+                                     lambda message: None)
+            runs.finish_run(con, run_id, n_users=seen.shape[0], n_items=seen.shape[1])
+            runs.set_active(con, run_id)
+        target = workdir / "bench.serve.duckdb"
+        base = _rss_mb()
+        started = time.perf_counter()
+        serving.publish(con, target)
+        seconds = time.perf_counter() - started
+        peak = _peak_since(base)
+        served = duckdb.connect(str(target), read_only=True)
+        rows = sum(served.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in serving.TABLES)
+        served.close()
+        with transaction(con):
+            con.execute("DELETE FROM active_run")
+        runs.fail_run(con, run_id, "benchmark run")
+        runs.delete_run(con, run_id)
+        return {"rows": rows, "seconds": seconds, "peak_rss_mb": peak, "file_mb": target.stat().st_size / 2**20}
     elif stage == "seed_dense":
         # The seed's prediction: dense W @ H and a full argsort, on the largest slice that fits comfortably.
         from recdb.repository import MatrixOptions, read_interaction_matrix
@@ -236,6 +267,7 @@ def main() -> None:
     m = results["matrix"]
     loop = results["seed_coverage_loop"]
     fit = results["fit"]
+    served = results["serve"]
     dense = results["seed_dense"]
     score = results["score"]
     lines += [
@@ -244,6 +276,8 @@ def main() -> None:
         f"- seed / recdb: matrix build {results['seed_loop']['seconds'] / m['seconds']:.1f}x, "
         f"top-10 per user {dense['seconds'] / dense['rows'] / (score['seconds'] / score['rows']):.0f}x (dense slice), "
         f"coverage {loop['seconds'] / score['seconds']:.0f}x (extrapolated loop against the full pass)",
+        f"- serve: the read-only serving file for an active run (top-10 per user, factors, coverage, interactions): "
+        f"{served['rows']:,} rows, {served['file_mb']:.0f} MB, written aside and swapped in",
         f"- seed_coverage_loop is extrapolated from {loop['extrapolated_from_rows']} rows "
         f"({loop['seconds_per_row'] * 1000:.0f} ms a row) to all {loop['rows']:,} users and items",
         f"- seed_dense ran on {results['seed_dense']['rows']:,} users x {results['seed_dense']['n_items']:,} items; "
