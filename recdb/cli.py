@@ -83,8 +83,13 @@ def _main(
         str | None, typer.Option(help="Serving file written after each publication (default: <db stem>.serve.duckdb).")
     ] = None,
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Do not write the serving file.")] = False,
+    storage_version: Annotated[
+        str, typer.Option(help="DuckDB storage format of the serving file (v1.5.0 opens in DuckDB 1.5 and 2.x "
+                               "clients; latest: 2.x only).")
+    ] = "v1.5.0",
 ):
-    ctx.obj = Settings(db=db, lock_timeout=lock_timeout, serve=serve, no_serve=no_serve)
+    ctx.obj = Settings(db=db, lock_timeout=lock_timeout, serve=serve, no_serve=no_serve,
+                       storage_version=storage_version)
 
 
 def _publish_serving(ctx: typer.Context, con) -> None:
@@ -92,7 +97,7 @@ def _publish_serving(ctx: typer.Context, con) -> None:
     target = ctx.obj.serving_path
     if target is not None:
         with err.status("writing the serving file..."):
-            serving.publish(con, target)
+            serving.publish(con, target, ctx.obj.storage_version)
         out.print(f"serving file: {target}", soft_wrap=True)
 
 

@@ -20,6 +20,8 @@ class Settings:
     lock_timeout: float = 10.0
     serve: str | None = None  # the serving file; None: <db stem>.serve.duckdb beside the database
     no_serve: bool = False
+    # storage format of the serving file: DuckDB 1.x clients (BI tools pin duckdb < 2) cannot read 2.0's own format
+    storage_version: str = "v1.5.0"
 
     @classmethod
     def from_env(cls, db: str | None = None, **overrides) -> Settings:

@@ -9,12 +9,14 @@ new one, and a crash at any point leaves the old file in place.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import duckdb
 
 from recdb import failpoints, sqlfiles
 from recdb.db import quote_ident, transaction
+from recdb.errors import InputError
 
 SERVE = "recdb_serve"
 _ACTIVE = "run_id = (SELECT run_id FROM active_run)"
@@ -25,10 +27,10 @@ TABLES = {
     "interactions": "SELECT * FROM interactions",
     "active_run": "SELECT run_id FROM active_run",
     "model_runs": f"SELECT * FROM model_runs WHERE {_ACTIVE}",
-    "user_factors": f"SELECT f.run_id, f.user_idx, u.user_id, f.factors FROM user_factors AS f "
-                    f"JOIN users AS u USING (user_idx) WHERE f.{_ACTIVE}",
-    "item_factors": f"SELECT f.run_id, f.item_idx, i.item_id, f.factors FROM item_factors AS f "
-                    f"JOIN items AS i USING (item_idx) WHERE f.{_ACTIVE}",
+    "user_factors": f"SELECT f.run_id, f.user_idx, u.user_id, f.factors, CAST(to_json(f.factors) AS VARCHAR) "
+                    f"AS factors_json FROM user_factors AS f JOIN users AS u USING (user_idx) WHERE f.{_ACTIVE}",
+    "item_factors": f"SELECT f.run_id, f.item_idx, i.item_id, f.factors, CAST(to_json(f.factors) AS VARCHAR) "
+                    f"AS factors_json FROM item_factors AS f JOIN items AS i USING (item_idx) WHERE f.{_ACTIVE}",
     "recommendations": f"SELECT r.run_id, r.user_idx, u.user_id, r.rank, r.item_idx, i.item_id, r.score "
                        f"FROM recommendations AS r JOIN users AS u USING (user_idx) JOIN items AS i USING (item_idx) "
                        f"WHERE r.{_ACTIVE}",
@@ -47,17 +49,32 @@ _JOINED_IDS = {
     "user_id": "External user id (users.user_id), joined in for SQL and BI users.",
     "item_id": "External item id (items.item_id), joined in for SQL and BI users.",
     "entity_id": "External user id or item id, by axis, joined in for SQL and BI users.",
+    "factors_json": "The factor vector as JSON text, for tools that cannot read arrays.",
 }
 
 
-def publish(con: duckdb.DuckDBPyConnection, target: Path) -> Path:
-    """Write the serving file for the working database's active run and swap it in atomically."""
+_VERSION = re.compile(r"v\d+\.\d+\.\d+")
+
+
+def publish(con: duckdb.DuckDBPyConnection, target: Path, storage_version: str = "v1.5.0") -> Path:
+    """Write the serving file for the working database's active run and swap it in atomically.
+
+    `storage_version` is the DuckDB storage format of the file (v1.5.0 opens in every DuckDB 1.5 and 2.x client,
+    with comments, arrays and macros); `latest` writes this DuckDB's own format.
+    """
+    if storage_version != "latest" and not _VERSION.fullmatch(storage_version):
+        raise InputError(f"--storage-version takes a version such as v1.5.0, or latest; got {storage_version!r}")
     target = Path(target).resolve()
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     for leftover in (temporary, temporary.with_name(temporary.name + ".wal")):
         leftover.unlink(missing_ok=True)
     working = con.execute("SELECT current_database()").fetchall()[0][0]
-    con.execute(f"ATTACH ? AS {SERVE}", [str(temporary)])
+    version = "" if storage_version == "latest" else f" (STORAGE_VERSION '{storage_version}')"  # checked above
+    try:
+        con.execute(f"ATTACH ? AS {SERVE}{version}", [str(temporary)])
+    except duckdb.Error as exc:
+        raise InputError(f"cannot write the serving file in storage version {storage_version}: "
+                         f"{str(exc).strip().splitlines()[0]}") from None
     try:
         with transaction(con):
             for table, select in TABLES.items():
