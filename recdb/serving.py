@@ -79,7 +79,7 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path, storage_version: str =
         with transaction(con):
             for table, select in TABLES.items():
                 con.execute(f"CREATE TABLE {SERVE}.{table} AS {select}")
-                _copy_comments(con, table)
+                _copy_comments(con, working, table)
         # views and macros bind to the default catalog's tables: create them from inside the serving file
         con.execute(f"USE {SERVE}")
         try:
@@ -98,9 +98,8 @@ def publish(con: duckdb.DuckDBPyConnection, target: Path, storage_version: str =
     return target
 
 
-def _copy_comments(con: duckdb.DuckDBPyConnection, table: str) -> None:
+def _copy_comments(con: duckdb.DuckDBPyConnection, working: str, table: str) -> None:
     """The working table's comments on the serving copy, and one on each joined-in id column."""
-    working = con.execute("SELECT current_database()").fetchall()[0][0]
     about = con.execute(
         "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [working, table]
     ).fetchall()
