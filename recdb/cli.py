@@ -604,6 +604,8 @@ def evaluate_command(
     with _working_db(ctx) as con, err.status("evaluating...") as status:
         result = evaluate_lib.evaluate(con, params, options, split_options, tuple(_ints(k, "--k")),
                                        stage=lambda message: status.update(f"{message}..."))
+    with _working_db(ctx) as con:
+        _publish_serving(ctx, con)  # the serving file carries the evaluation results too
     out.print(f"evaluation {result.eval_id}: {result.evaluated_users:,} users evaluated; NMF recorded as run "
               f"{result.run_id} (not activated)", soft_wrap=True)
     _print_evaluation(result.results)
@@ -657,8 +659,8 @@ def tune(
         out.print(f"best (validation evaluation {result.eval_id}): {json.dumps(best.as_json())}", soft_wrap=True)
         if refit:
             report = _fit_with_progress(con, best.params, best.options, pipeline.PublishOptions())
-            _publish_serving(ctx, con)
             _print_run(report)
+        _publish_serving(ctx, con)  # the new active run and the tuning scores
 
 
 # --- coverage ----------------------------------------------------------------------------------------------------
