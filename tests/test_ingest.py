@@ -233,3 +233,19 @@ def test_iso_timestamps_of_every_shape_are_stored_as_utc(con, write):
                  IngestOptions(columns=ColumnMap(timestamp="ts")))
     got = dict(rows(con, "SELECT user_id, CAST(occurred_at AS VARCHAR) FROM v_interactions"))
     assert got == {user: utc for user, (_, utc) in shapes.items()}
+
+
+def test_synthetic_generator_is_deterministic_in_csv_and_parquet(con, tmp_path):
+    from recdb.synthetic import EVENTS, Shape, write_interactions
+
+    shape = Shape.from_size("2k")
+    assert (shape.n_interactions, shape.n_users, shape.n_items) == (2000, 40, 10)
+    csv_path = write_interactions(tmp_path / "a.csv", shape, seed=3)
+    parquet_path = write_interactions(tmp_path / "a.parquet", shape, seed=3)
+    again = write_interactions(tmp_path / "b.csv", shape, seed=3)
+    assert csv_path.read_bytes() == again.read_bytes()
+    options = IngestOptions(columns=ColumnMap(timestamp="occurred_at", event="event_type"), event_weights=EVENTS)
+    first, second = ingest_files(con, [str(csv_path), str(parquet_path)], options)
+    assert first.rows_loaded == second.rows_loaded == 2000
+    assert rows(con, "SELECT count(*) FROM (SELECT user_idx, item_idx, weight, event_type, occurred_at, count(*) AS n "
+                     "FROM interactions GROUP BY ALL HAVING n % 2 = 1)") == [(0,)]  # both files hold the same rows
