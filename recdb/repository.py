@@ -231,7 +231,9 @@ class TopKWriter:
         if not self.pending_rows:
             self.pending.clear()
             return
-        join = lambda field: np.concatenate([getattr(t, field) for t in self.pending])  # noqa: E731
+        def join(field: str) -> np.ndarray:
+            return np.concatenate([getattr(top, field) for top in self.pending])
+
         self.written += insert_arrow(self.con, self.table, {
             "run_id": np.full(self.pending_rows, self.run_id, dtype=np.int32),
             self.row_col: join("row"),
