@@ -674,15 +674,6 @@ def _print_coverage(rows: list[tuple]) -> None:
     out.print(table)
 
 
-def _run_id(con, run: int | None) -> int:
-    if run is not None:
-        return runs.get_run(con, run).run_id
-    active = runs.active_run_id(con)
-    if active is None:
-        raise InputError("there is no active run: run `recdb fit` first (or pass --run N)")
-    return active
-
-
 @app.command("coverage")
 def coverage_command(
     ctx: typer.Context,
@@ -695,9 +686,9 @@ def coverage_command(
     """How many non-zero predictions entities get, by how many interactions they have (the seed's coverage table)."""
     axes = coverage.AXES if axis == "both" else (_choice(axis, coverage.AXES, "--axis"),)
     with _working_db(ctx) as con:
-        run_id = _run_id(con, run)
+        found = runs.resolve(con, run)
+        run_id = found.run_id
         rows = coverage.read_summary(con, run_id, axes)
-        found = runs.get_run(con, run_id)
     if csv_path is not None:
         if len(axes) != 1:
             raise InputError("--csv writes one axis: add --axis user or --axis item")

@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
@@ -85,3 +86,13 @@ def engine(settings: Settings, *, create: bool = False) -> sa.Engine:
 def quote_ident(name: str) -> str:
     """Quote an identifier that comes from outside the code (a file's column name) so it can only ever name a column."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal, for the few statements that take no parameters (COMMENT ON)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def utcnow() -> datetime:
+    """Now, as the naive UTC timestamp recdb stores."""
+    return datetime.now(UTC).replace(tzinfo=None)

@@ -20,7 +20,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recdb import pipeline, repository, runs
-from recdb.db import transaction
+from recdb.db import transaction, utcnow
 from recdb.errors import InputError
 from recdb.model import NMFParams
 from recdb.repository import MatrixOptions, Subset
@@ -244,7 +244,7 @@ def evaluate(con: duckdb.DuckDBPyConnection, params: NMFParams = NMFParams(), op
         raise
     say("ranking with the baselines and measuring")
     train = report.data.matrix if options.orientation == "user-item" else report.data.matrix.T.tocsr()
-    created = runs.utcnow()
+    created = utcnow()
     split_json = json.dumps(split.as_json())
     model_params = {"most_popular": None, "random": json.dumps({"seed": split.seed})}
     with transaction(con):
@@ -338,7 +338,7 @@ def tune(con: duckdb.DuckDBPyConnection, candidates: list[Candidate], split: Spl
             con.execute("DELETE FROM evaluation_users WHERE eval_id = ?", [inner])
             repository.insert_arrow(con, "evaluations", {
                 "eval_id": np.full(len(rows), inner, dtype=np.int32),
-                "created_at": np.full(len(rows), np.datetime64(runs.utcnow(), "us")),
+                "created_at": np.full(len(rows), np.datetime64(utcnow(), "us")),
                 "split_params": np.full(len(rows), split_json),
                 "model": np.full(len(rows), "nmf"),
                 "model_params": np.full(len(rows), json.dumps(candidate.as_json())),

@@ -10,12 +10,11 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 import duckdb
 
 from recdb import failpoints, sources, vocab
-from recdb.db import quote_ident, transaction
+from recdb.db import quote_ident, transaction, utcnow
 from recdb.errors import InputError
 
 STAGE = "recdb_stage"
@@ -125,7 +124,7 @@ def _load(con: duckdb.DuckDBPyConnection, source: sources.Source, options: Inges
     batch_id = con.execute(
         "INSERT INTO ingest_batches (source, content_sha256, started_at, status) VALUES (?, ?, ?, 'running') "
         "RETURNING batch_id",
-        [source.label, source.sha256, _utcnow()],
+        [source.label, source.sha256, utcnow()],
     ).fetchall()[0][0]
 
     _stage(con, source, user=user, item=item, weight=weight, timestamp=timestamp, event=event,
@@ -153,7 +152,7 @@ def _load(con: duckdb.DuckDBPyConnection, source: sources.Source, options: Inges
     con.execute(
         "UPDATE ingest_batches SET rows_read = ?, rows_loaded = ?, rows_rejected = ?, finished_at = ?, "
         "status = 'succeeded' WHERE batch_id = ?",
-        [rows_read, loaded, rejected, _utcnow(), batch_id],
+        [rows_read, loaded, rejected, utcnow(), batch_id],
     )
     con.execute(f"DROP TABLE {STAGE}")
     return BatchReport(batch_id, source.label, rows_read, loaded, rejected, new_users, new_items)
@@ -321,7 +320,3 @@ def _first_rejects(con, batch_id: int) -> str:
         [batch_id, _SHOWN_REJECTS],
     ).fetchall()
     return "first: " + "; ".join(f"row {row}: {reason}" for row, reason in shown)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)

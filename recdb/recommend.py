@@ -30,18 +30,6 @@ class NoInteractions(InputError):
     """The user has nothing the model can work from."""
 
 
-def resolve_run(con: duckdb.DuckDBPyConnection, run_id: int | None) -> runs.Run:
-    """The given run, or the active one; it must have succeeded."""
-    if run_id is None:
-        run_id = runs.active_run_id(con)
-        if run_id is None:
-            raise InputError("there is no active run: run `recdb fit` first (or pass --run N)")
-    run = runs.get_run(con, run_id)
-    if run.status != "succeeded":
-        raise InputError(f"run {run_id} is {run.state}; it has no model to recommend from")
-    return run
-
-
 def _idx(con, entity: str, external_id: str) -> int | None:
     table, idx, id_col = repository.VOCABULARIES[entity]
     rows = con.execute(f"SELECT {idx} FROM {table} WHERE {id_col} = ?", [external_id]).fetchall()
@@ -82,7 +70,7 @@ def recommend_user(con: duckdb.DuckDBPyConnection, user_id: str, k: int = 10, ru
                    fallback: str | None = None) -> list[Recommendation]:
     """Top-k items for a user: from the run's tables for a user the run knows, by fold-in for a user with
     interactions who is newer than the run; otherwise NoInteractions, or the popular items with `fallback`."""
-    run = resolve_run(con, run_id)
+    run = runs.resolve(con, run_id)
     user_idx = _idx(con, "user", user_id)
     stored_k = run.params.get("publish", {}).get("top_k", 0)
     if user_idx is not None and user_idx < run.n_users and k <= stored_k:
@@ -112,7 +100,7 @@ def recommend_user(con: duckdb.DuckDBPyConnection, user_id: str, k: int = 10, ru
 def recommend_items(con: duckdb.DuckDBPyConnection, item_ids: list[str], k: int = 10,
                     run_id: int | None = None) -> list[Recommendation]:
     """Top-k items for an ad hoc profile (a basket, a session): fold in the listed items, leave them out."""
-    run = resolve_run(con, run_id)
+    run = runs.resolve(con, run_id)
     known = [i for i in (_idx(con, "item", item) for item in item_ids) if i is not None and i < run.n_items]
     if not known:
         raise NoInteractions(f"none of the items {', '.join(item_ids)} is known to run {run.run_id}")
@@ -140,7 +128,7 @@ def popular_items(con: duckdb.DuckDBPyConnection, k: int, exclude_user: int | No
 def similar_items(con: duckdb.DuckDBPyConnection, item_id: str, k: int = 10,
                   run_id: int | None = None) -> list[tuple[int, str, float]]:
     """Items by cosine similarity of their factors to `item_id`'s (itself left out, similarity 0 never listed)."""
-    run = resolve_run(con, run_id)
+    run = runs.resolve(con, run_id)
     item_idx = _idx(con, "item", item_id)
     if item_idx is None or item_idx >= run.n_items:
         raise InputError(f"item {item_id!r} is not known to run {run.run_id}")

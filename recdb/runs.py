@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import duckdb
 
-from recdb.db import transaction
+from recdb.db import transaction, utcnow
 from recdb.errors import InputError
 
 # tables holding rows per run, deleted with the run
@@ -56,10 +56,6 @@ class Run:
         return "stale" if self.stale else self.status
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
-
-
 def start_run(con: duckdb.DuckDBPyConnection, params: dict[str, Any], library_versions: dict[str, str]) -> int:
     """Record a new run as running, committed at once, so a killed fit leaves a visible (stale) trace."""
     with transaction(con):
@@ -99,6 +95,18 @@ def set_active(con: duckdb.DuckDBPyConnection, run_id: int) -> None:
 def active_run_id(con: duckdb.DuckDBPyConnection) -> int | None:
     rows = con.execute("SELECT run_id FROM active_run").fetchall()
     return rows[0][0] if rows else None
+
+
+def resolve(con: duckdb.DuckDBPyConnection, run_id: int | None) -> Run:
+    """The given run, or the active one; it must have succeeded."""
+    if run_id is None:
+        run_id = active_run_id(con)
+        if run_id is None:
+            raise InputError("there is no active run: run `recdb fit` first (or pass --run N)")
+    run = get_run(con, run_id)
+    if run.status != "succeeded":
+        raise InputError(f"run {run_id} is {run.state}; it has no model to read")
+    return run
 
 
 def list_runs(con: duckdb.DuckDBPyConnection) -> list[Run]:

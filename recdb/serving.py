@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from recdb import failpoints, sqlfiles
-from recdb.db import quote_ident, transaction
+from recdb.db import quote_ident, quote_literal, transaction
 from recdb.errors import InputError
 
 SERVE = "recdb_serve"
@@ -104,7 +104,7 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, working: str, table: str) -> 
         "SELECT comment FROM duckdb_tables() WHERE database_name = ? AND table_name = ?", [working, table]
     ).fetchall()
     text = "Serving copy (the active run only). " + (about[0][0] or "" if about else "")
-    con.execute(f"COMMENT ON TABLE {SERVE}.{table} IS {_literal(text)}")
+    con.execute(f"COMMENT ON TABLE {SERVE}.{table} IS {quote_literal(text)}")
     columns = con.execute(
         """
         SELECT s.column_name, coalesce(w.comment, ?) FROM duckdb_columns() AS s
@@ -116,9 +116,4 @@ def _copy_comments(con: duckdb.DuckDBPyConnection, working: str, table: str) -> 
     ).fetchall()
     for column, comment in columns:
         comment = comment or _JOINED_IDS.get(column, "")
-        con.execute(f"COMMENT ON COLUMN {SERVE}.{table}.{quote_ident(column)} IS {_literal(comment)}")
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal (COMMENT ON takes no parameters); the texts are recdb's own."""
-    return "'" + text.replace("'", "''") + "'"
+        con.execute(f"COMMENT ON COLUMN {SERVE}.{table}.{quote_ident(column)} IS {quote_literal(comment)}")

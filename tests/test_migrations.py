@@ -98,3 +98,16 @@ def test_sqlalchemy_reflection_of_the_schema(migrated):
     assert isinstance(columns["occurred_at"]["type"], sa.DateTime)
     assert columns["weight"]["comment"].startswith("Non-negative finite weight")
     assert inspector.get_table_comment("users")["text"].startswith("User vocabulary")
+
+
+def test_quoting_helpers_cannot_be_broken_out_of():
+    import duckdb as ddb
+
+    from recdb.db import quote_ident, quote_literal
+
+    con = ddb.connect()
+    nasty = "x\"'); DROP TABLE t; --"
+    con.execute(f"CREATE TABLE t ({quote_ident(nasty)} INTEGER)")
+    con.execute(f"COMMENT ON TABLE t IS {quote_literal(nasty)}")
+    assert con.execute("SELECT comment FROM duckdb_tables() WHERE table_name = 't'").fetchall() == [(nasty,)]
+    assert [c[0] for c in con.execute("DESCRIBE t").fetchall()] == [nasty]

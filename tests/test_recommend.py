@@ -111,6 +111,6 @@ def test_recommend_and_similar_cli(cli, loaded):
     assert cli("similar", "no-such-item").exit_code == 2
 
 
-def test_resolve_run_refuses_failed_runs(loaded):
+def test_resolve_refuses_without_an_active_run(loaded):
     with pytest.raises(InputError, match="no active run"):
-        recommend.resolve_run(loaded, None)
+        runs.resolve(loaded, None)
