@@ -1,5 +1,5 @@
-"""The clients analysts run, installed for real in their own virtualenvs (cached in .acceptance/): a Superset-like
-stack (duckdb 1.5, duckdb-engine, SQLAlchemy 1.4), the duckdb 1.5 command-line client, and dbt-duckdb.
+"""The clients analysts run, installed for real in their own virtualenvs (cached in .acceptance/): Superset 6.1, its
+database layer alone (duckdb 1.5, duckdb-engine, SQLAlchemy 1.4), the duckdb 1.5 command-line client, and dbt-duckdb.
 
 Slow and networked: run with `make acceptance` (RECDB_ACCEPTANCE=1); `make test` skips them.
 """
@@ -26,7 +26,35 @@ CLIENTS = {
     "superset-like": ["duckdb>=1.5,<1.6", "duckdb-engine==0.17.*", "sqlalchemy>=1.4,<2", "pandas<2.2"],
     "duckdb-cli": ["duckdb-cli>=1.5,<1.6"],
     "dbt": ["dbt-duckdb", "dbt-core<1.12", "duckdb>=1.5,<1.6"],
+    # Superset 6.1.0's own dependency gaps, found here: it needs rich and cachetools, and Flask-Caching below 2.4
+    "superset": ["apache-superset[duckdb]==6.1.0", "flask-caching<2.4", "rich", "cachetools"],
 }
+
+SUPERSET_CONFIG = """
+SECRET_KEY = "recdb-acceptance-not-a-secret"
+SQLALCHEMY_DATABASE_URI = "sqlite:///{home}/superset.db"
+CACHE_CONFIG = DATA_CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
+FILTER_STATE_CACHE_CONFIG = EXPLORE_FORM_DATA_CACHE_CONFIG = {{"CACHE_TYPE": "NullCache"}}
+"""
+
+SUPERSET_PROBE = """
+import json, sys
+from superset.app import create_app
+app = create_app()
+with app.app_context():
+    from superset.models.core import Database
+    from superset.sql.parse import Table
+    # exactly what docs/bi.md tells a Superset user to enter
+    db = Database(database_name="recdb", sqlalchemy_uri="duckdb:///" + sys.argv[1],
+                  extra=json.dumps({"engine_params": {"connect_args": {"read_only": True}}}))
+    tables = db.get_all_table_names_in_schema(catalog=None, schema="main")
+    views = db.get_all_view_names_in_schema(catalog=None, schema="main")
+    columns = db.get_columns(Table("recommendations", "main"))
+    frame = db.get_df("SELECT * FROM v_recommendations", schema="main")
+    print(json.dumps({"tables": sorted(t[0] for t in tables), "views": sorted(v[0] for v in views),
+                      "columns": {c["column_name"]: [str(c["type"]), c.get("comment")] for c in columns},
+                      "rows": len(frame), "frame_columns": list(frame.columns)}))
+"""
 
 
 def venv(name: str) -> Path:
@@ -102,3 +130,21 @@ def test_dbt_duckdb_builds_models_from_the_attached_serving_file(serving_file, t
     assert check.returncode == 0, check.stderr
     top, live = map(int, check.stdout.split())
     assert top > 0 and 0 < live <= 5
+
+
+def test_superset_lists_and_queries_the_serving_file(serving_file, tmp_path):
+    (tmp_path / "superset_config.py").write_text(SUPERSET_CONFIG.format(home=tmp_path))
+    (tmp_path / "probe.py").write_text(SUPERSET_PROBE)
+    env = {**os.environ, "SUPERSET_CONFIG_PATH": str(tmp_path / "superset_config.py")}
+    bin_ = venv("superset")
+    upgrade = subprocess.run([bin_ / "superset", "db", "upgrade"], capture_output=True, text=True, env=env,
+                             cwd=tmp_path)
+    assert upgrade.returncode == 0, upgrade.stderr[-2000:]
+    done = subprocess.run([bin_ / "python", str(tmp_path / "probe.py"), str(serving_file)], capture_output=True,
+                          text=True, env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    got = json.loads(done.stdout.strip().splitlines()[-1])
+    assert {"recommendations", "coverage_summary"} <= set(got["tables"])
+    assert {"v_recommendations", "v_coverage_summary", "v_user_factors_long"} <= set(got["views"])
+    assert got["columns"]["rank"] == ["INTEGER", "1 for the best item; ties in score go to the lower item_idx."]
+    assert got["rows"] > 0 and got["frame_columns"] == ["user_id", "rank", "item_id", "score"]
