@@ -243,24 +243,31 @@ def evaluate(con: duckdb.DuckDBPyConnection, params: NMFParams = NMFParams(), op
             con.execute("DELETE FROM evaluation_splits WHERE eval_id = ?", [eval_id])
         raise
     say("ranking with the baselines and measuring")
-    train = report.data.matrix if options.orientation == "user-item" else report.data.matrix.T.tocsr()
-    created = utcnow()
-    split_json = json.dumps(split.as_json())
-    model_params = {"most_popular": None, "random": json.dumps({"seed": split.seed})}
+    model_params = {
+        "nmf": json.dumps({"run_id": report.run.run_id, **asdict(params), **asdict(options)}),
+        "most_popular": None,
+        "random": json.dumps({"seed": split.seed}),
+    }
     with transaction(con):
-        results = _rank_and_measure(con, eval_id, report.run.run_id, train, ks, split.seed)
-        model_params["nmf"] = json.dumps({"run_id": report.run.run_id, **asdict(params), **asdict(options)})
-        repository.insert_arrow(con, "evaluations", {
-            "eval_id": np.full(len(results), eval_id, dtype=np.int32),
-            "created_at": np.full(len(results), np.datetime64(created, "us")),
-            "split_params": np.full(len(results), split_json),
-            "model": np.array([r[0] for r in results]),
-            "model_params": np.array([model_params[r[0]] for r in results], dtype=object),
-            "k": np.array([r[1] for r in results], dtype=np.int32),
-            "metric": np.array([r[2] for r in results]),
-            "value": np.array([r[3] for r in results], dtype=np.float64),
-        })
+        results = _rank_and_measure(con, eval_id, report.run.run_id, report.data.user_item, ks, split.seed)
+        _store_results(con, eval_id, split.as_json(), model_params, results)
     return Evaluation(eval_id, report.run.run_id, results, tested)
+
+
+def _store_results(con, eval_id: int, split_params: dict, model_params: dict[str, str | None],
+                   results: list[tuple[str, int, str, float]]) -> None:
+    """The means of one evaluation into `evaluations`, in bulk; `model_params` maps each model to its JSON."""
+    n = len(results)
+    repository.insert_arrow(con, "evaluations", {
+        "eval_id": np.full(n, eval_id, dtype=np.int32),
+        "created_at": np.full(n, np.datetime64(utcnow(), "us")),
+        "split_params": np.full(n, json.dumps(split_params)),
+        "model": np.array([r[0] for r in results]),
+        "model_params": np.array([model_params[r[0]] for r in results], dtype=object),
+        "k": np.array([r[1] for r in results], dtype=np.int32),
+        "metric": np.array([r[2] for r in results]),
+        "value": np.array([r[3] for r in results], dtype=np.float64),
+    })
 
 
 def _rank_and_measure(con, eval_id: int, run_id: int, train: sp.csr_matrix, ks: tuple[int, ...],
@@ -327,25 +334,15 @@ def tune(con: duckdb.DuckDBPyConnection, candidates: list[Candidate], split: Spl
         make_split(con, outer, split)
         make_split(con, inner, split, held_out="validation", source=(outer, ("train",)))
     scores = []
-    split_json = json.dumps({**split.as_json(), "validation_of": outer})
+    split_params = {**split.as_json(), "validation_of": outer}
     for n, candidate in enumerate(candidates, start=1):
         report = pipeline.fit_run(con, candidate.params, candidate.options, pipeline.PublishOptions(top_k=k),
                                   subset=Subset(inner, ("train",)), activate=False)
-        matrix = report.data.matrix
-        train = matrix if candidate.options.orientation == "user-item" else matrix.T.tocsr()
         with transaction(con):
-            rows = _rank_and_measure(con, inner, report.run.run_id, train, (k,), split.seed, ("nmf",), "validation")
+            rows = _rank_and_measure(con, inner, report.run.run_id, report.data.user_item, (k,), split.seed,
+                                     ("nmf",), "validation")
             con.execute("DELETE FROM evaluation_users WHERE eval_id = ?", [inner])
-            repository.insert_arrow(con, "evaluations", {
-                "eval_id": np.full(len(rows), inner, dtype=np.int32),
-                "created_at": np.full(len(rows), np.datetime64(utcnow(), "us")),
-                "split_params": np.full(len(rows), split_json),
-                "model": np.full(len(rows), "nmf"),
-                "model_params": np.full(len(rows), json.dumps(candidate.as_json())),
-                "k": np.full(len(rows), k, dtype=np.int32),
-                "metric": np.array([r[2] for r in rows]),
-                "value": np.array([r[3] for r in rows], dtype=np.float64),
-            })
+            _store_results(con, inner, split_params, {"nmf": json.dumps(candidate.as_json())}, rows)
         runs.fail_run(con, report.run.run_id, "tune candidate, measured and removed")
         runs.delete_run(con, report.run.run_id)
         ndcg = dict((r[2], r[3]) for r in rows)["ndcg"]

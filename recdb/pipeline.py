@@ -87,7 +87,7 @@ def fit_run(
             if options.orientation == "user-item"
             else (result.col_factors, result.row_factors)
         )
-        seen = data.matrix if options.orientation == "user-item" else data.matrix.T.tocsr()
+        seen = data.user_item
         with transaction(con):
             say("writing factors")
             repository.write_factors(con, run_id, "user", user_factors)

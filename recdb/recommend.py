@@ -86,7 +86,7 @@ def recommend_user(con: duckdb.DuckDBPyConnection, user_id: str, k: int = 10, ru
            else sp.csr_matrix((1, run.n_items), dtype=np.float32))
     if user_idx is not None and user_idx < run.n_users:  # a user of the run, asked for more than was stored
         seen = row.indices if not run.params.get("publish", {}).get("include_seen") else np.empty(0, np.int32)
-        vector = repository.read_factors(con, run.run_id, "user")[user_idx]
+        vector = repository.read_factors(con, run.run_id, "user", index=user_idx)[0]
         return _ranked(con, *_score_row(vector, item_factors, seen, k), "model")
     if row.nnz:
         vector = fold_in(row, item_factors, NMFParams(**run.params["model"]))

@@ -47,6 +47,11 @@ class InteractionMatrix:
     data_batch_max: int | None
     orientation: str
 
+    @property
+    def user_item(self) -> sp.csr_matrix:
+        """The matrix with users as rows, whatever the orientation it was fitted in (what each user has seen)."""
+        return self.matrix if self.orientation == "user-item" else self.matrix.T.tocsr()
+
 
 def _value_sql(options: MatrixOptions) -> str:
     if options.aggregate in ("count", "binary"):
@@ -150,11 +155,14 @@ def read_user_row(con: duckdb.DuckDBPyConnection, user_idx: int, options: Matrix
     return row
 
 
-def read_factors(con: duckdb.DuckDBPyConnection, run_id: int, entity: str) -> np.ndarray:
-    """A run's factors for every index of `entity` (user or item), as an (n, n_components) float32 array."""
+def read_factors(con: duckdb.DuckDBPyConnection, run_id: int, entity: str, index: int | None = None) -> np.ndarray:
+    """A run's factors for every index of `entity` (user or item), or only for `index`, as an
+    (n, n_components) float32 array."""
     _, idx, _ = VOCABULARIES[entity]
-    table = con.sql(f"SELECT factors FROM {entity}_factors WHERE run_id = $run ORDER BY {idx}",
-                    params={"run": run_id}).to_arrow_table()
+    only = "" if index is None else f"AND {idx} = $index"
+    params = {"run": run_id} if index is None else {"run": run_id, "index": index}
+    table = con.sql(f"SELECT factors FROM {entity}_factors WHERE run_id = $run {only} ORDER BY {idx}",
+                    params=params).to_arrow_table()
     column = table.column(0).combine_chunks()
     n = len(column)
     flat = _values(column.flatten(), np.float32)
