@@ -35,11 +35,18 @@ def naive_matrix(con, options: MatrixOptions) -> np.ndarray:
 @pytest.mark.parametrize("aggregate", ["sum", "max", "count", "binary"])
 @pytest.mark.parametrize("half_life_days", [None, 30.0])
 @pytest.mark.parametrize("orientation", ["user-item", "item-user"])
-def test_csr_equals_the_naive_matrix(loaded, aggregate, half_life_days, orientation):
+@pytest.mark.parametrize("range_cells", [None, 7])
+def test_csr_equals_the_naive_matrix(loaded, aggregate, half_life_days, orientation, range_cells):
+    """range_cells=7 reads the rows in many ranges, as a large table is read."""
     options = MatrixOptions(aggregate=aggregate, half_life_days=half_life_days, orientation=orientation)
-    data = read_interaction_matrix(loaded, options)
-    assert data.matrix.dtype == np.float32 and data.matrix.has_canonical_format
-    np.testing.assert_allclose(data.matrix.toarray(), naive_matrix(loaded, options), rtol=1e-5)
+    data = read_interaction_matrix(loaded, options, range_cells=range_cells)
+    m = data.matrix
+    assert m.dtype == np.float32
+    np.testing.assert_allclose(m.toarray(), naive_matrix(loaded, options), rtol=1e-5)
+    # canonical, as it claims: columns strictly increasing within every row
+    row_of = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    same_row = row_of[1:] == row_of[:-1]
+    assert m.has_canonical_format and np.all(np.diff(m.indices)[same_row] > 0)
     assert data.data_batch_max == 2
 
 
