@@ -135,9 +135,8 @@ def _baseline_lists(con, model: str, train: sp.csr_matrix, users: np.ndarray, k:
         part = train[block]
         scores[np.repeat(np.arange(block.size), np.diff(part.indptr)), part.indices] = -np.inf
         top = top_k_of(scores, k)
-        written += repository.insert_arrow(con, LISTS, {
-            "model": np.full(top.row.size, model), "user_idx": block[top.row], "rank": top.rank,
-            "item_idx": top.col})
+        written += repository.insert_arrow(con, LISTS, {"user_idx": block[top.row], "rank": top.rank,
+                                                         "item_idx": top.col}, model=model)
     return written
 
 
@@ -257,17 +256,13 @@ def evaluate(con: duckdb.DuckDBPyConnection, params: NMFParams = NMFParams(), op
 def _store_results(con, eval_id: int, split_params: dict, model_params: dict[str, str | None],
                    results: list[tuple[str, int, str, float]]) -> None:
     """The means of one evaluation into `evaluations`, in bulk; `model_params` maps each model to its JSON."""
-    n = len(results)
     repository.insert_arrow(con, "evaluations", {
-        "eval_id": np.full(n, eval_id, dtype=np.int32),
-        "created_at": np.full(n, np.datetime64(utcnow(), "us")),
-        "split_params": np.full(n, json.dumps(split_params)),
         "model": np.array([r[0] for r in results]),
         "model_params": np.array([model_params[r[0]] for r in results], dtype=object),
         "k": np.array([r[1] for r in results], dtype=np.int32),
         "metric": np.array([r[2] for r in results]),
         "value": np.array([r[3] for r in results], dtype=np.float64),
-    })
+    }, eval_id=eval_id, created_at=utcnow(), split_params=json.dumps(split_params))
 
 
 def _rank_and_measure(con, eval_id: int, run_id: int, train: sp.csr_matrix, ks: tuple[int, ...],
