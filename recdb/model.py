@@ -9,12 +9,15 @@ import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import scipy.sparse as sp
-from sklearn.decomposition import NMF
-from sklearn.exceptions import ConvergenceWarning
 
 from recdb.errors import InputError
+
+if TYPE_CHECKING:
+    from sklearn.decomposition import NMF
 
 INITS = ("random", "nndsvd", "nndsvda", "nndsvdar")
 SOLVERS = ("cd", "mu")
@@ -39,6 +42,8 @@ class NMFParams:
     random_state: int | None = 0
 
     def estimator(self, verbose: int = 0) -> NMF:
+        from sklearn.decomposition import NMF  # 1.5 s to import: only commands that fit pay for it
+
         return NMF(**asdict(self), verbose=verbose)
 
 
@@ -75,6 +80,8 @@ class _IterationCounter(io.TextIOBase):
 
 def fit_nmf(matrix: sp.csr_matrix, params: NMFParams, progress: Progress | None = None) -> FitResult:
     """Fit NMF on `matrix`. Negative values are refused before fitting; a ConvergenceWarning is kept, not hidden."""
+    from sklearn.exceptions import ConvergenceWarning
+
     if matrix.nnz == 0:
         raise InputError("there are no interactions to fit: ingest some first")
     if matrix.data.size and float(matrix.data.min()) < 0:
