@@ -91,8 +91,8 @@ def read_interaction_matrix(
 ) -> InteractionMatrix:
     """Stream interactions (those of batches up to `batch_max`, default all) into a float32 CSR matrix.
 
-    Values are computed in SQL (decay, count/binary as 1; `max` is aggregated by DuckDB). The rows are read in ranges
-    of about `range_cells` raw cells each (default: an eighth of them, at least 2**20); a range's duplicates are summed
+    Values are computed in SQL (decay; count/binary as 1) and combined in numpy. The rows are read in ranges
+    of about `range_cells` raw cells each (default: an eighth of them, at least 2**20); a range's duplicates are combined
     and it is copied into the final arrays, so the memory beyond the CSR itself is bounded by a range's cells (about
     28 bytes each while it is converted), never by users x items.
     """
@@ -110,12 +110,10 @@ def read_interaction_matrix(
     params.update(subset_params)
 
     ranges = _row_ranges(con, cells, params, n_rows, range_cells)
-    builder = _CsrBuilder(n_rows, n_cols, sum(count for _, _, count in ranges))
+    builder = _CsrBuilder(n_rows, n_cols, sum(count for _, _, count in ranges), options.aggregate)
     for lo, end, count in ranges:
         builder.add(lo, end, *_read_cells(con, cells, params, lo, end, count))
     matrix = builder.finish()
-    if options.aggregate == "binary":
-        matrix.data[:] = 1.0
     return InteractionMatrix(matrix, n_users, n_items, batch_max, options.orientation)
 
 
@@ -149,7 +147,8 @@ def _read_cells(con: duckdb.DuckDBPyConnection, cells: str, params: dict, lo: in
     cols = np.empty(count, dtype=np.int32)
     values = np.empty(count, dtype=np.float32)
     pos = 0
-    reader = con.sql(f"SELECT r - $lo AS r, c, CAST(v AS FLOAT) AS v FROM ({cells}) WHERE r >= $lo AND r < $end",
+    reader = con.sql(f"SELECT CAST(r - $lo AS INTEGER) AS r, c, CAST(v AS FLOAT) AS v FROM ({cells}) "
+                     "WHERE r >= $lo AND r < $end",
                      params={**params, "lo": lo, "end": end}).to_arrow_reader(BATCH_ROWS)
     for batch in reader:
         k = batch.num_rows
@@ -161,24 +160,43 @@ def _read_cells(con: duckdb.DuckDBPyConnection, cells: str, params: dict, lo: in
     return rows, cols, values
 
 
-def _canonical_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int]) -> sp.csr_matrix:
-    """COO triplets -> CSR with duplicates summed and columns sorted, by two counting sorts (to CSC, then back) and
-    a linear sum: 35% faster than scipy's COO -> CSR, which sorts every row. The COO is declared canonical only so
+def _canonical_csr(rows: np.ndarray, cols: np.ndarray, values: np.ndarray, shape: tuple[int, int],
+                   aggregate: str) -> sp.csr_matrix:
+    """COO triplets -> CSR with columns sorted and duplicate cells combined by `aggregate` (values of count and binary
+    are 1 already: count sums them, binary keeps 1).
+
+    Two counting sorts (to CSC, then back) sort every row and leave duplicates adjacent, then one linear pass
+    combines them: 35% faster than scipy's COO -> CSR, which sorts every row. The COO is declared canonical only so
     that scipy converts it without summing; the CSC -> CSR transposition is what sorts."""
     coo = sp.coo_matrix((values, (rows, cols)), shape=shape)
     coo.has_canonical_format = True
     matrix = coo.tocsc().tocsr()
-    matrix.sum_duplicates()
-    return matrix
+    if aggregate != "max":
+        matrix.sum_duplicates()  # scipy's, in place
+        if aggregate == "binary":
+            matrix.data[:] = 1.0
+        return matrix
+    indptr, indices = matrix.indptr, matrix.indices
+    first = np.empty(indices.size, dtype=bool)  # the first of a run of equal cells
+    if indices.size:
+        np.not_equal(indices[1:], indices[:-1], out=first[1:])
+        first[indptr[:-1][np.diff(indptr) > 0]] = True  # every row's first cell
+    starts = np.flatnonzero(first)
+    data = np.maximum.reduceat(matrix.data, starts) if starts.size else matrix.data
+    cells_before = np.zeros(indices.size + 1, dtype=indptr.dtype)  # combined cells before each raw cell
+    np.cumsum(first, out=cells_before[1:])
+    combined = sp.csr_matrix((data, indices[starts], cells_before[indptr]), shape=shape, copy=False)
+    combined.has_canonical_format = True
+    return combined
 
 
 class _CsrBuilder:
-    """A CSR assembled from consecutive row ranges of raw cells: each range is made canonical by scipy (duplicates
-    summed, columns sorted) and copied into the final arrays, sized by the raw cell count. np.empty maps pages lazily,
+    """A CSR assembled from consecutive row ranges of raw cells: each range is made canonical (duplicates combined,
+    columns sorted) and copied into the final arrays, sized by the raw cell count. np.empty maps pages lazily,
     so only the nnz entries written become resident, and finish() gives back the rest."""
 
-    def __init__(self, n_rows: int, n_cols: int, n_cells: int):
-        self.shape = (n_rows, n_cols)
+    def __init__(self, n_rows: int, n_cols: int, n_cells: int, aggregate: str):
+        self.shape, self.aggregate = (n_rows, n_cols), aggregate
         index_dtype = np.int32 if max(n_cells, n_cols) < 2**31 else np.int64
         self.indices = np.empty(n_cells, dtype=index_dtype)
         self.data = np.empty(n_cells, dtype=np.float32)
@@ -187,7 +205,7 @@ class _CsrBuilder:
 
     def add(self, lo: int, end: int, rows: np.ndarray, cols: np.ndarray, values: np.ndarray) -> None:
         assert lo == self.end, (lo, self.end)
-        part = _canonical_csr(rows, cols, values, (end - lo, self.shape[1]))
+        part = _canonical_csr(rows, cols, values, (end - lo, self.shape[1]), self.aggregate)
         nnz = self.nnz + part.nnz
         self.indices[self.nnz:nnz] = part.indices
         self.data[self.nnz:nnz] = part.data
@@ -205,15 +223,13 @@ class _CsrBuilder:
 
 def _cells_sql(options: MatrixOptions, batch_max: int, *, transpose: bool = False, where: str = "") -> tuple[str, dict]:
     """SQL for (r, c, v) matrix cells: r is user_idx (item_idx when transposed), v the cell's value before duplicates
-    are summed (for `max`, already aggregated). `where` is an extra condition written by recdb's own code."""
+    are combined. `where` is an extra condition written by recdb's own code."""
     row, col = ("item_idx", "user_idx") if transpose else ("user_idx", "item_idx")
     params: dict = {"batch_max": batch_max}
     if options.half_life_days is not None and options.aggregate not in ("count", "binary"):
         params["half_life"] = float(options.half_life_days)
     cells = (f"SELECT {row} AS r, {col} AS c, {_value_sql(options)} AS v FROM interactions "
              f"WHERE batch_id <= $batch_max {where}")
-    if options.aggregate == "max":
-        cells = f"SELECT r, c, max(v) AS v FROM ({cells}) GROUP BY r, c"
     return cells, params
 
 
@@ -225,11 +241,7 @@ def read_user_row(con: duckdb.DuckDBPyConnection, user_idx: int, options: Matrix
                                                                         "n_items": n_items}).fetchnumpy()
     cols = np.asarray(found["c"], dtype=np.int32)
     values = np.asarray(found[list(found)[1]], dtype=np.float32)
-    row = sp.csr_matrix((values, (np.zeros(cols.size, np.int32), cols)), shape=(1, n_items), dtype=np.float32)
-    row.sum_duplicates()
-    if options.aggregate == "binary":
-        row.data[:] = 1.0
-    return row
+    return _canonical_csr(np.zeros(cols.size, np.int32), cols, values, (1, n_items), options.aggregate)
 
 
 def read_factors(con: duckdb.DuckDBPyConnection, run_id: int, entity: str, index: int | None = None) -> np.ndarray:
@@ -248,7 +260,7 @@ def read_factors(con: duckdb.DuckDBPyConnection, run_id: int, entity: str, index
 
 def _values(array: pa.Array, dtype) -> np.ndarray:
     """A null-free primitive Arrow array as a numpy view of its buffer (pyarrow's to_numpy imports pandas: 0.3 s)."""
-    assert array.null_count == 0
+    assert array.null_count == 0 and array.type == pa.from_numpy_dtype(dtype), array.type
     return np.frombuffer(array.buffers()[1], dtype=dtype, count=len(array), offset=array.offset * np.dtype(dtype).itemsize)
 
 

@@ -10,6 +10,7 @@ from sklearn.decomposition import NMF
 
 from recdb import pipeline, repository, runs
 from recdb.errors import InputError
+from recdb.ingest import ColumnMap, IngestOptions, ingest_files
 from recdb.model import NMFParams
 from recdb.repository import MatrixOptions, read_interaction_matrix
 
@@ -48,6 +49,19 @@ def test_csr_equals_the_naive_matrix(loaded, aggregate, half_life_days, orientat
     same_row = row_of[1:] == row_of[:-1]
     assert m.has_canonical_format and np.all(np.diff(m.indices)[same_row] > 0)
     assert data.data_batch_max == 2
+
+
+@pytest.mark.parametrize("aggregate, expected", [("max", [[3, 0], [2, 0], [5, 1]]), ("sum", [[4, 0], [2, 0], [5, 1]]),
+                                                 ("count", [[2, 0], [1, 0], [1, 1]])])
+def test_duplicates_combine_within_a_row_never_across_rows(con, write, aggregate, expected):
+    """Every user has item x: those cells sit side by side in the CSR, one row each, and must stay apart."""
+    csv = "user_id,item_id,w\nu1,x,1\nu1,x,3\nu2,x,2\nu3,y,1\nu3,x,5\n"
+    ingest_files(con, [str(write("m.csv", csv))], IngestOptions(columns=ColumnMap(weight="w")))
+    users = dict(con.execute("SELECT user_id, user_idx FROM users").fetchall())
+    items = dict(con.execute("SELECT item_id, item_idx FROM items").fetchall())
+    dense = read_interaction_matrix(con, MatrixOptions(aggregate=aggregate)).matrix.toarray()
+    got = [[dense[users[u], items[i]] for i in ("x", "y")] for u in ("u1", "u2", "u3")]
+    assert got == expected
 
 
 @pytest.mark.parametrize("orientation", ["user-item", "item-user"])
