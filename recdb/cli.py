@@ -369,7 +369,7 @@ def _print_run(report: pipeline.FitReport) -> None:
 def _print_sufficiency(run: runs.Run) -> None:
     share = run.params.get("publish", {}).get("sufficient", 0.99)
     for axis, found in (("users", run.sufficient_bin_user), ("items", run.sufficient_bin_item)):
-        answer = (f"from {found} interactions on" if found is not None else "in no bin")
+        answer = (f"from {found} interaction{'' if found == 1 else 's'} on" if found is not None else "in no bin")
         out.print(f"coverage: at least {share:.0%} of {axis} get a non-zero prediction {answer}", soft_wrap=True)
 
 
