@@ -209,7 +209,8 @@ class _CsrBuilder:
         nnz = self.nnz + part.nnz
         self.indices[self.nnz:nnz] = part.indices
         self.data[self.nnz:nnz] = part.data
-        self.indptr[lo + 1:end + 1] = part.indptr[1:] + self.nnz
+        self.indptr[lo + 1:end + 1] = part.indptr[1:]  # in this array's dtype (int64 past 2**31 cells), then shifted
+        self.indptr[lo + 1:end + 1] += self.nnz
         self.nnz, self.end = nnz, end
 
     def finish(self) -> sp.csr_matrix:
