@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import functools
+import inspect
 import json
 import sys
 import time
@@ -271,23 +273,56 @@ def _alpha_h(value: str) -> float | str:
         raise InputError(f"--alpha-H takes a number or 'same', got {value!r}") from None
 
 
-# Model and matrix options, shared by fit and evaluate: scikit-learn's names, the seed's values as defaults.
-NComponents = Annotated[int, typer.Option("--n-components", help="Number of NMF components.")]
-Init = Annotated[str, typer.Option(help=f"Initialisation: {', '.join(INITS)}.")]
-Solver = Annotated[str, typer.Option(help="cd (coordinate descent) or mu (multiplicative update).")]
-BetaLoss = Annotated[str, typer.Option(help=f"{', '.join(BETA_LOSSES)} (non-frobenius needs --solver mu).")]
+# Model and matrix options of fit and evaluate: scikit-learn's names, the seed's values (NMFParams') as defaults.
 MaxIter = Annotated[int, typer.Option(help="Maximum iterations.")]
-Tol = Annotated[float, typer.Option(help="Stopping tolerance.")]
-AlphaW = Annotated[float, typer.Option("--alpha-W", help="Regularisation of W.")]
-AlphaH = Annotated[str, typer.Option("--alpha-H", help="Regularisation of H, or 'same' as --alpha-W.")]
-L1Ratio = Annotated[float, typer.Option(help="L1 share of the regularisation, 0..1.")]
-RandomState = Annotated[int, typer.Option(help="Seed of the initialisation.")]
-Aggregate = Annotated[str, typer.Option(help=f"How duplicate user-item rows combine: {', '.join(AGGREGATES)}.")]
-HalfLife = Annotated[float | None, typer.Option(help="Decay weights: halve per this many days before the newest interaction.")]
-Orientation = Annotated[str, typer.Option(help="Matrix rows: user-item (users) or item-user (items, as the seed).")]
 
 
-def _model(n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_h, l1_ratio, random_state,
+def _option(name: str, annotation, default) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+_MODEL_OPTIONS = (
+    _option("n_components", Annotated[int, typer.Option("--n-components", help="Number of NMF components.")],
+            NMFParams.n_components),
+    _option("init", Annotated[str, typer.Option(help=f"Initialisation: {', '.join(INITS)}.")], NMFParams.init),
+    _option("solver", Annotated[str, typer.Option(help="cd (coordinate descent) or mu (multiplicative update).")],
+            NMFParams.solver),
+    _option("beta_loss", Annotated[str, typer.Option(
+        help=f"{', '.join(BETA_LOSSES)} (non-frobenius needs --solver mu).")], NMFParams.beta_loss),
+    _option("max_iter", MaxIter, NMFParams.max_iter),
+    _option("tol", Annotated[float, typer.Option(help="Stopping tolerance.")], NMFParams.tol),
+    _option("alpha_w", Annotated[float, typer.Option("--alpha-W", help="Regularisation of W.")], NMFParams.alpha_W),
+    _option("alpha_h", Annotated[str, typer.Option("--alpha-H", help="Regularisation of H, or 'same' as --alpha-W.")],
+            NMFParams.alpha_H),
+    _option("l1_ratio", Annotated[float, typer.Option(help="L1 share of the regularisation, 0..1.")],
+            NMFParams.l1_ratio),
+    _option("random_state", Annotated[int, typer.Option(help="Seed of the initialisation.")], NMFParams.random_state),
+    _option("aggregate", Annotated[str, typer.Option(
+        help=f"How duplicate user-item rows combine: {', '.join(AGGREGATES)}.")], MatrixOptions.aggregate),
+    _option("half_life_days", Annotated[float | None, typer.Option(
+        help="Decay weights: halve per this many days before the newest interaction.")], MatrixOptions.half_life_days),
+    _option("orientation", Annotated[str, typer.Option(
+        help="Matrix rows: user-item (users) or item-user (items, as the seed).")], MatrixOptions.orientation),
+)
+
+
+def _with_model_options(command):
+    """Gives a command the model and matrix options; it receives them built, as `params` (NMFParams) and `options`
+    (MatrixOptions). Typer reads the signature, so the options are declared once for every command that fits."""
+    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
+           for p in inspect.signature(command, eval_str=True).parameters.values() if p.name not in ("params", "options")]
+
+    @functools.wraps(command)
+    def with_model(**kwargs):
+        params, options = _model(**{p.name: kwargs.pop(p.name) for p in _MODEL_OPTIONS})
+        return command(params=params, options=options, **kwargs)
+
+    assert own[0].annotation is typer.Context, command  # it stays first, the model options follow it
+    with_model.__signature__ = inspect.Signature([own[0], *_MODEL_OPTIONS, *own[1:]])
+    return with_model
+
+
+def _model(*, n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_h, l1_ratio, random_state,
            aggregate, half_life_days, orientation) -> tuple[NMFParams, MatrixOptions]:
     params = NMFParams(
         n_components=n_components,
@@ -305,21 +340,11 @@ def _model(n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_
 
 
 @app.command()
+@_with_model_options
 def fit(
     ctx: typer.Context,
-    n_components: NComponents = 50,
-    init: Init = "random",
-    solver: Solver = "cd",
-    beta_loss: BetaLoss = "frobenius",
-    max_iter: MaxIter = 500,
-    tol: Tol = 1e-4,
-    alpha_w: AlphaW = 0.0,
-    alpha_h: AlphaH = "same",
-    l1_ratio: L1Ratio = 0.0,
-    random_state: RandomState = 0,
-    aggregate: Aggregate = "sum",
-    half_life_days: HalfLife = None,
-    orientation: Orientation = "user-item",
+    params: NMFParams,
+    options: MatrixOptions,
     no_activate: Annotated[bool, typer.Option("--no-activate", help="Record the run but keep the previous active run.")] = False,
     top_k: Annotated[int, typer.Option(help="Recommendations stored per user.")] = 100,
     include_seen: Annotated[bool, typer.Option("--include-seen", help="Also recommend items the user already has.")] = False,
@@ -328,8 +353,6 @@ def fit(
     sufficient: Annotated[float, typer.Option(help="Share of entities with a prediction that makes a bin sufficient.")] = 0.99,
 ):
     """Fit scikit-learn NMF on the interactions, store the factors, and publish the run atomically."""
-    params, options = _model(n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_h, l1_ratio,
-                             random_state, aggregate, half_life_days, orientation)
     publish = pipeline.PublishOptions(top_k=top_k, include_seen=include_seen, top_k_users=top_k_users,
                                       epsilon=epsilon, sufficient=sufficient)
     with _working_db(ctx) as con:
@@ -574,21 +597,11 @@ def _print_evaluation(results: list[tuple[str, int, str, float]]) -> None:
 
 
 @app.command("evaluate")
+@_with_model_options
 def evaluate_command(
     ctx: typer.Context,
-    n_components: NComponents = 50,
-    init: Init = "random",
-    solver: Solver = "cd",
-    beta_loss: BetaLoss = "frobenius",
-    max_iter: MaxIter = 500,
-    tol: Tol = 1e-4,
-    alpha_w: AlphaW = 0.0,
-    alpha_h: AlphaH = "same",
-    l1_ratio: L1Ratio = 0.0,
-    random_state: RandomState = 0,
-    aggregate: Aggregate = "sum",
-    half_life_days: HalfLife = None,
-    orientation: Orientation = "user-item",
+    params: NMFParams,
+    options: MatrixOptions,
     split: SplitMethod = "random",
     test_fraction: TestFraction = 0.2,
     min_interactions: MinInteractions = 5,
@@ -598,8 +611,6 @@ def evaluate_command(
     k: Annotated[str, typer.Option("--k", help="List lengths, comma-separated.")] = "10",
 ):
     """Hold out part of each user's interactions, fit NMF on the rest, and measure it beside most-popular and random."""
-    params, options = _model(n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_h, l1_ratio,
-                             random_state, aggregate, half_life_days, orientation)
     split_options = _split(split, test_fraction, min_interactions, holdout, cutoff, seed)
     with _working_db(ctx) as con, err.status("evaluating...") as status:
         result = evaluate_lib.evaluate(con, params, options, split_options, tuple(_ints(k, "--k")),
