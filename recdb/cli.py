@@ -8,6 +8,7 @@ import inspect
 import json
 import sys
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import datetime
 from enum import Enum
@@ -273,15 +274,38 @@ def _alpha_h(value: str) -> float | str:
         raise InputError(f"--alpha-H takes a number or 'same', got {value!r}") from None
 
 
-# Model and matrix options of fit and evaluate: scikit-learn's names, the seed's values (NMFParams') as defaults.
-MaxIter = Annotated[int, typer.Option(help="Maximum iterations.")]
+# Options that several commands take, declared once each: a group's values reach the command as one object.
 
 
 def _option(name: str, annotation, default) -> inspect.Parameter:
     return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
 
 
-_MODEL_OPTIONS = (
+def _option_group(name: str, options: tuple[inspect.Parameter, ...], build: Callable):
+    """A decorator that gives a command `options` in place of its parameter `name`, and passes it
+    `name=build(**their values)`. Typer reads the command's signature, which this rewrites."""
+
+    def decorate(command):
+        own = inspect.signature(command, eval_str=True).parameters
+        assert name in own, f"{command.__name__} has no parameter {name}"
+        signature = []
+        for p in own.values():
+            signature += options if p.name == name else [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)]
+
+        @functools.wraps(command)
+        def with_group(**kwargs):
+            kwargs[name] = build(**{p.name: kwargs.pop(p.name) for p in options})
+            return command(**kwargs)
+
+        with_group.__signature__ = inspect.Signature(signature)
+        return with_group
+
+    return decorate
+
+
+MaxIter = Annotated[int, typer.Option(help="Maximum iterations.")]
+# scikit-learn's names, the seed's values (NMFParams') as defaults
+_NMF_OPTIONS = (
     _option("n_components", Annotated[int, typer.Option("--n-components", help="Number of NMF components.")],
             NMFParams.n_components),
     _option("init", Annotated[str, typer.Option(help=f"Initialisation: {', '.join(INITS)}.")], NMFParams.init),
@@ -291,12 +315,14 @@ _MODEL_OPTIONS = (
         help=f"{', '.join(BETA_LOSSES)} (non-frobenius needs --solver mu).")], NMFParams.beta_loss),
     _option("max_iter", MaxIter, NMFParams.max_iter),
     _option("tol", Annotated[float, typer.Option(help="Stopping tolerance.")], NMFParams.tol),
-    _option("alpha_w", Annotated[float, typer.Option("--alpha-W", help="Regularisation of W.")], NMFParams.alpha_W),
-    _option("alpha_h", Annotated[str, typer.Option("--alpha-H", help="Regularisation of H, or 'same' as --alpha-W.")],
+    _option("alpha_W", Annotated[float, typer.Option("--alpha-W", help="Regularisation of W.")], NMFParams.alpha_W),
+    _option("alpha_H", Annotated[str, typer.Option("--alpha-H", help="Regularisation of H, or 'same' as --alpha-W.")],
             NMFParams.alpha_H),
     _option("l1_ratio", Annotated[float, typer.Option(help="L1 share of the regularisation, 0..1.")],
             NMFParams.l1_ratio),
     _option("random_state", Annotated[int, typer.Option(help="Seed of the initialisation.")], NMFParams.random_state),
+)
+_MATRIX_OPTIONS = (
     _option("aggregate", Annotated[str, typer.Option(
         help=f"How duplicate user-item rows combine: {', '.join(AGGREGATES)}.")], MatrixOptions.aggregate),
     _option("half_life_days", Annotated[float | None, typer.Option(
@@ -306,41 +332,18 @@ _MODEL_OPTIONS = (
 )
 
 
-def _with_model_options(command):
-    """Gives a command the model and matrix options; it receives them built, as `params` (NMFParams) and `options`
-    (MatrixOptions). Typer reads the signature, so the options are declared once for every command that fits."""
-    own = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY)
-           for p in inspect.signature(command, eval_str=True).parameters.values() if p.name not in ("params", "options")]
-
-    @functools.wraps(command)
-    def with_model(**kwargs):
-        params, options = _model(**{p.name: kwargs.pop(p.name) for p in _MODEL_OPTIONS})
-        return command(params=params, options=options, **kwargs)
-
-    assert own[0].annotation is typer.Context, command  # it stays first, the model options follow it
-    with_model.__signature__ = inspect.Signature([own[0], *_MODEL_OPTIONS, *own[1:]])
-    return with_model
+def _nmf_params(*, init: str, solver: str, beta_loss: str, alpha_H: str, **rest) -> NMFParams:
+    return NMFParams(init=_choice(init, INITS, "--init"), solver=_choice(solver, SOLVERS, "--solver"),
+                     beta_loss=_choice(beta_loss, BETA_LOSSES, "--beta-loss"), alpha_H=_alpha_h(alpha_H), **rest)
 
 
-def _model(*, n_components, init, solver, beta_loss, max_iter, tol, alpha_w, alpha_h, l1_ratio, random_state,
-           aggregate, half_life_days, orientation) -> tuple[NMFParams, MatrixOptions]:
-    params = NMFParams(
-        n_components=n_components,
-        init=_choice(init, INITS, "--init"),
-        solver=_choice(solver, SOLVERS, "--solver"),
-        beta_loss=_choice(beta_loss, BETA_LOSSES, "--beta-loss"),
-        max_iter=max_iter,
-        tol=tol,
-        alpha_W=alpha_w,
-        alpha_H=_alpha_h(alpha_h),
-        l1_ratio=l1_ratio,
-        random_state=random_state,
-    )
-    return params, MatrixOptions(aggregate=aggregate, half_life_days=half_life_days, orientation=orientation)
+_with_nmf_options = _option_group("params", _NMF_OPTIONS, _nmf_params)
+_with_matrix_options = _option_group("options", _MATRIX_OPTIONS, MatrixOptions)
 
 
 @app.command()
-@_with_model_options
+@_with_nmf_options
+@_with_matrix_options
 def fit(
     ctx: typer.Context,
     params: NMFParams,
@@ -558,7 +561,7 @@ def _words(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def _split(split: str, test_fraction: float, min_interactions: int, holdout: int, cutoff: str | None,
+def _split(*, split: str, test_fraction: float, min_interactions: int, holdout: int, cutoff: str | None,
            seed: int) -> evaluate_lib.SplitOptions:
     when = None
     if cutoff is not None:
@@ -570,12 +573,23 @@ def _split(split: str, test_fraction: float, min_interactions: int, holdout: int
                                      holdout=holdout, cutoff=when, seed=seed)
 
 
-SplitMethod = Annotated[str, typer.Option("--split", help="random (per user), last (per user, by time) or time (global cutoff).")]
-TestFraction = Annotated[float, typer.Option(help="Share of each user's interactions held out (--split random).")]
-MinInteractions = Annotated[int, typer.Option(help="Users with fewer interactions are trained on, not evaluated.")]
-Holdout = Annotated[int, typer.Option(help="Interactions held out per user (--split last).")]
-Cutoff = Annotated[str | None, typer.Option(help="Interactions from this time on are held out (--split time).")]
-Seed = Annotated[int, typer.Option(help="Seed of the split and of the random baseline.")]
+_split_defaults = evaluate_lib.SplitOptions()
+_SPLIT_OPTIONS = (
+    _option("split", Annotated[str, typer.Option(
+        "--split", help="random (per user), last (per user, by time) or time (global cutoff).")],
+        _split_defaults.method),
+    _option("test_fraction", Annotated[float, typer.Option(
+        help="Share of each user's interactions held out (--split random).")], _split_defaults.test_fraction),
+    _option("min_interactions", Annotated[int, typer.Option(
+        help="Users with fewer interactions are trained on, not evaluated.")], _split_defaults.min_interactions),
+    _option("holdout", Annotated[int, typer.Option(help="Interactions held out per user (--split last).")],
+            _split_defaults.holdout),
+    _option("cutoff", Annotated[str | None, typer.Option(
+        help="Interactions from this time on are held out (--split time).")], None),
+    _option("seed", Annotated[int, typer.Option(help="Seed of the split and of the random baseline.")],
+            _split_defaults.seed),
+)
+_with_split_options = _option_group("split_options", _SPLIT_OPTIONS, _split)
 
 
 def _print_evaluation(results: list[tuple[str, int, str, float]]) -> None:
@@ -597,21 +611,17 @@ def _print_evaluation(results: list[tuple[str, int, str, float]]) -> None:
 
 
 @app.command("evaluate")
-@_with_model_options
+@_with_nmf_options
+@_with_matrix_options
+@_with_split_options
 def evaluate_command(
     ctx: typer.Context,
     params: NMFParams,
     options: MatrixOptions,
-    split: SplitMethod = "random",
-    test_fraction: TestFraction = 0.2,
-    min_interactions: MinInteractions = 5,
-    holdout: Holdout = 1,
-    cutoff: Cutoff = None,
-    seed: Seed = 0,
+    split_options: evaluate_lib.SplitOptions,
     k: Annotated[str, typer.Option("--k", help="List lengths, comma-separated.")] = "10",
 ):
     """Hold out part of each user's interactions, fit NMF on the rest, and measure it beside most-popular and random."""
-    split_options = _split(split, test_fraction, min_interactions, holdout, cutoff, seed)
     with _working_db(ctx) as con, err.status("evaluating...") as status:
         result = evaluate_lib.evaluate(con, params, options, split_options, tuple(_ints(k, "--k")),
                                        stage=lambda message: status.update(f"{message}..."))
@@ -623,8 +633,10 @@ def evaluate_command(
 
 
 @app.command()
+@_with_split_options
 def tune(
     ctx: typer.Context,
+    *,
     n_components: Annotated[str, typer.Option("--n-components", help="Values to try, comma-separated.")] = "50,100",
     alpha_w: Annotated[str, typer.Option("--alpha-W", help="Values to try.")] = "0,0.001",
     l1_ratio: Annotated[str, typer.Option(help="Values to try.")] = "0",
@@ -633,12 +645,7 @@ def tune(
     aggregate: Annotated[str, typer.Option(help="Values to try.")] = "binary",
     max_iter: MaxIter = 500,
     random_search: Annotated[int, typer.Option(help="Try this many random combinations instead of all (0: grid).")] = 0,
-    split: SplitMethod = "random",
-    test_fraction: TestFraction = 0.2,
-    min_interactions: MinInteractions = 5,
-    holdout: Holdout = 1,
-    cutoff: Cutoff = None,
-    seed: Seed = 0,
+    split_options: evaluate_lib.SplitOptions,
     k: Annotated[int, typer.Option("--k", help="Score candidates by NDCG at this list length.")] = 10,
     refit: Annotated[bool, typer.Option("--refit", help="Fit the best setting on all data and publish it.")] = False,
 ):
@@ -663,8 +670,7 @@ def tune(
                               o.aggregate, f"{ndcg:.4f}")
                 status.update(f"tuning: {n}/{total} candidates, last ndcg@{k} {ndcg:.4f}...")
 
-            result = evaluate_lib.tune(con, candidates, _split(split, test_fraction, min_interactions, holdout,
-                                                               cutoff, seed), k, on_candidate)
+            result = evaluate_lib.tune(con, candidates, split_options, k, on_candidate)
         out.print(table)
         best = result.best
         out.print(f"best (validation evaluation {result.eval_id}): {json.dumps(best.as_json())}", soft_wrap=True)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 from collections import defaultdict
 
@@ -169,3 +170,15 @@ def test_fit_cli(cli, loaded):
     assert '"alpha_W": 0.01' in cli("runs", "show", "1").stdout
     assert cli("runs", "delete", "1").exit_code == 2
     assert cli("fit", "--init", "bogus").exit_code == 2
+
+
+def test_fit_cli_passes_every_model_option_under_its_name(cli, loaded):
+    result = cli("fit", "--n-components", "3", "--init", "nndsvda", "--solver", "mu", "--beta-loss", "kullback-leibler",
+                 "--max-iter", "7", "--tol", "0.001", "--alpha-W", "0.01", "--alpha-H", "0.5", "--l1-ratio", "0.25",
+                 "--random-state", "3", "--aggregate", "count", "--half-life-days", "30", "--orientation", "item-user")
+    assert result.exit_code == 0, result.output
+    params = json.loads(loaded.execute("SELECT params FROM model_runs WHERE run_id = 1").fetchall()[0][0])
+    assert params["model"] == {"n_components": 3, "init": "nndsvda", "solver": "mu", "beta_loss": "kullback-leibler",
+                               "max_iter": 7, "tol": 0.001, "alpha_W": 0.01, "alpha_H": 0.5, "l1_ratio": 0.25,
+                               "random_state": 3}
+    assert params["matrix"] == {"aggregate": "count", "half_life_days": 30.0, "orientation": "item-user"}
