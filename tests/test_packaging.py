@@ -43,3 +43,10 @@ def test_installed_wheel_finds_migrations_and_sql_files(tmp_path):
         cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
     ).stdout
     assert "v_interactions" in views
+
+
+def test_commands_that_do_not_fit_start_without_scikit_learn():
+    """sklearn takes about 1.5 s to import: `recdb --help`, `runs list` and the like must not pay for it."""
+    probe = "import sys, recdb.cli; print('sklearn' in sys.modules, 'pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False"]
